@@ -1,0 +1,140 @@
+//! Preflight storage: object metadata and immutable blobs.
+//!
+//! Two traits keep the engines swappable:
+//! - [`MetaStore`]: buckets, objects, multipart uploads (SQLite embedded today,
+//!   PostgreSQL later; same schema through sqlx runtime queries).
+//! - [`BlobStore`]: immutable byte blobs named by a fresh [`BlobId`] (local
+//!   filesystem today, OpenDAL later).
+//!
+//! The durability protocol for a write: bytes go to a temp file, which is
+//! fsynced, renamed into place and its directory fsynced
+//! ([`BlobWriter::finish`]); only then does one metadata transaction point the
+//! object at the new blob. That transaction is the commit point: a crash before
+//! it leaves an orphan blob (swept at startup), never a half-written object.
+
+mod blob_fs;
+mod error;
+mod gc;
+mod meta_sqlite;
+mod types;
+
+pub use blob_fs::FsBlobStore;
+pub use error::{StoreError, StoreResult};
+pub use gc::{SweepReport, sweep_orphans};
+pub use meta_sqlite::SqliteMetaStore;
+pub use types::*;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+
+/// A stream of blob bytes.
+pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
+
+/// Metadata of buckets, objects and multipart uploads.
+///
+/// Every method that changes an object returns what it replaced or removed, so
+/// the caller can hand the now-unreferenced blobs to the garbage collector.
+#[async_trait]
+pub trait MetaStore: Send + Sync + 'static {
+    // --- buckets ---
+    /// Fails with [`StoreError::BucketExists`] when the name is taken.
+    async fn create_bucket(&self, bucket: &BucketRecord) -> StoreResult<()>;
+    async fn get_bucket(&self, name: &str) -> StoreResult<Option<BucketRecord>>;
+    /// All buckets, ordered by name.
+    async fn list_buckets(&self) -> StoreResult<Vec<BucketRecord>>;
+    /// Fails with [`StoreError::BucketNotEmpty`] when objects or multipart
+    /// uploads remain, [`StoreError::NoSuchBucket`] when absent.
+    async fn delete_bucket(&self, name: &str) -> StoreResult<()>;
+    /// Sets (Some) or clears (None) one bucket setting: ACL, CORS, policy...
+    /// Fails with [`StoreError::NoSuchBucket`].
+    async fn set_bucket_setting(
+        &self,
+        name: &str,
+        setting: BucketSetting,
+        value: Option<&str>,
+    ) -> StoreResult<()>;
+
+    // --- objects ---
+    async fn get_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectRecord>>;
+    /// Inserts or replaces the object; returns the replaced record.
+    /// Fails with [`StoreError::NoSuchBucket`].
+    async fn put_object(&self, object: &ObjectRecord) -> StoreResult<Option<ObjectRecord>>;
+    /// Removes the object; returns the removed record.
+    async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectRecord>>;
+    /// Objects with `key` starting with `prefix` and `key > after` (byte order),
+    /// ordered by key bytes, at most `limit`.
+    async fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<ObjectRecord>>;
+    /// Updates only the ACL of an object. Fails with [`StoreError::NoSuchKey`].
+    async fn set_object_acl(&self, bucket: &str, key: &str, acl: &str) -> StoreResult<()>;
+
+    // --- multipart uploads ---
+    async fn create_upload(&self, upload: &UploadRecord) -> StoreResult<()>;
+    async fn get_upload(&self, bucket: &str, upload_id: &str) -> StoreResult<Option<UploadRecord>>;
+    /// Uploads of the bucket with `key` starting with `prefix`, ordered by
+    /// (key, initiated, upload_id), at most `limit`, after the given
+    /// (key, upload_id) marker when set.
+    async fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> StoreResult<Vec<UploadRecord>>;
+    /// Records a part; returns the part it replaced (same number).
+    /// Fails with [`StoreError::NoSuchUpload`].
+    async fn put_part(&self, upload_id: &str, part: &PartRecord) -> StoreResult<Option<PartRecord>>;
+    /// Parts ordered by number, numbers > `after`, at most `limit`.
+    async fn list_parts(
+        &self,
+        upload_id: &str,
+        after: u32,
+        limit: usize,
+    ) -> StoreResult<Vec<PartRecord>>;
+    /// In one transaction: removes the upload and all its parts, and puts
+    /// `object` (whose layout references some of those parts' blobs).
+    /// Returns the replaced object and the parts that the object does not use.
+    /// Fails with [`StoreError::NoSuchUpload`].
+    async fn complete_upload(
+        &self,
+        upload_id: &str,
+        object: &ObjectRecord,
+    ) -> StoreResult<(Option<ObjectRecord>, Vec<PartRecord>)>;
+    /// Removes the upload; returns its parts. Fails with [`StoreError::NoSuchUpload`].
+    async fn abort_upload(&self, upload_id: &str) -> StoreResult<Vec<PartRecord>>;
+
+    // --- maintenance ---
+    /// Every blob id referenced by an object or a part (for the startup sweep).
+    async fn referenced_blobs(&self) -> StoreResult<Vec<BlobId>>;
+}
+
+/// Immutable blobs. A blob is written once through a [`BlobWriter`] and never
+/// changed; it is deleted only when no metadata references it.
+#[async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    /// Starts a new blob in a temp location.
+    async fn create(&self) -> StoreResult<Box<dyn BlobWriter>>;
+    /// Reads `len` bytes from `offset` of a blob, in chunks.
+    async fn read(&self, id: &BlobId, offset: u64, len: u64) -> StoreResult<ByteStream>;
+    /// Deletes a blob; a missing blob is not an error.
+    async fn delete(&self, id: &BlobId) -> StoreResult<()>;
+    /// Every committed blob id (for the startup sweep).
+    async fn list(&self) -> StoreResult<Vec<BlobId>>;
+    /// Removes leftovers of writes that never finished. Returns how many.
+    async fn sweep_temp(&self) -> StoreResult<usize>;
+}
+
+/// An unfinished blob. Dropping it without [`BlobWriter::finish`] discards it.
+#[async_trait]
+pub trait BlobWriter: Send {
+    async fn write(&mut self, chunk: &[u8]) -> StoreResult<()>;
+    /// Makes the blob durable (fsync file, rename, fsync directory) and
+    /// returns its id and size.
+    async fn finish(self: Box<Self>) -> StoreResult<(BlobId, u64)>;
+}

@@ -1,0 +1,145 @@
+//! Records kept by the metadata store.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// Identifier of an immutable blob: a fresh random id, never reused.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct BlobId(pub String);
+
+impl BlobId {
+    /// A new random id (32 lowercase hex digits).
+    pub fn new() -> Self {
+        BlobId(uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    /// Whether `s` has the shape of an id made by [`BlobId::new`]; blob
+    /// stores use it to refuse paths built from anything else.
+    pub fn is_well_formed(s: &str) -> bool {
+        s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    }
+}
+
+impl Default for BlobId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Display for BlobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A bucket and its settings. Settings are opaque strings to the store
+/// (canned ACL name, CORS XML, policy JSON...); the server parses them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketRecord {
+    pub name: String,
+    pub region: String,
+    pub owner: String,
+    pub created: OffsetDateTime,
+    pub acl: String,
+    pub cors: Option<String>,
+    pub policy: Option<String>,
+    pub public_access_block: Option<String>,
+}
+
+/// A bucket setting that [`crate::MetaStore::set_bucket_setting`] can change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BucketSetting {
+    /// Canned ACL name; `None` is not allowed for it (treated as `private`).
+    Acl,
+    Cors,
+    Policy,
+    PublicAccessBlock,
+}
+
+/// Where an object's bytes are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ObjectLayout {
+    /// One blob holds the whole object.
+    Single { blob: BlobId },
+    /// A completed multipart upload: the parts' blobs in order (a manifest;
+    /// Complete does not copy data).
+    Parts { parts: Vec<PartRef> },
+}
+
+impl ObjectLayout {
+    /// Every blob this layout references.
+    pub fn blobs(&self) -> Vec<BlobId> {
+        match self {
+            ObjectLayout::Single { blob } => vec![blob.clone()],
+            ObjectLayout::Parts { parts } => parts.iter().map(|p| p.blob.clone()).collect(),
+        }
+    }
+}
+
+/// One part of a multipart object's manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartRef {
+    pub number: u32,
+    pub blob: BlobId,
+    pub size: u64,
+    pub etag: String,
+}
+
+/// HTTP metadata stored with an object and returned on GET/HEAD.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectHeaders {
+    pub content_type: Option<String>,
+    pub cache_control: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_language: Option<String>,
+    /// The `Expires` header value as sent.
+    pub expires: Option<String>,
+    /// `x-amz-meta-*` pairs, names lower-cased without the prefix, in order.
+    pub user_metadata: Vec<(String, String)>,
+    /// Full-object checksums (`x-amz-checksum-*`): algorithm name (e.g.
+    /// `CRC32`) and base64 value.
+    pub checksums: Vec<(String, String)>,
+}
+
+/// An object version visible under a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRecord {
+    pub bucket: String,
+    pub key: String,
+    pub size: u64,
+    /// The ETag with its quotes, e.g. `"9a0364b9e99bb480dd25e1f0284c8555"`
+    /// or `"…-3"` for multipart objects.
+    pub etag: String,
+    pub last_modified: OffsetDateTime,
+    pub acl: String,
+    pub headers: ObjectHeaders,
+    pub layout: ObjectLayout,
+}
+
+/// An unfinished multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRecord {
+    pub upload_id: String,
+    pub bucket: String,
+    pub key: String,
+    pub initiated: OffsetDateTime,
+    pub acl: String,
+    /// Headers to give the object on completion.
+    pub headers: ObjectHeaders,
+}
+
+/// One uploaded part of a multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartRecord {
+    pub number: u32,
+    pub blob: BlobId,
+    pub size: u64,
+    /// With quotes.
+    pub etag: String,
+    pub last_modified: OffsetDateTime,
+    /// Part checksums (`x-amz-checksum-*`): algorithm name and base64 value.
+    pub checksums: Vec<(String, String)>,
+}
