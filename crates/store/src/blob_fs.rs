@@ -81,14 +81,10 @@ impl BlobStore for FsBlobStore {
         let final_dir = self.fan_out_dir(&id)?;
         let tmp_path = self.tmp.join(format!("{id}.tmp"));
         let path = tmp_path.clone();
-        let file = spawn_blocking(move || {
-            OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-        })
-        .await
-        .map_err(join_error)??;
+        let file =
+            spawn_blocking(move || OpenOptions::new().write(true).create_new(true).open(&path))
+                .await
+                .map_err(join_error)??;
         Ok(Box::new(FsBlobWriter {
             id,
             tmp_path,
@@ -128,7 +124,9 @@ impl BlobStore for FsBlobStore {
         if rest == 0 {
             return Ok(head.boxed());
         }
-        Ok(head.chain(ChunkReader::start(file, rest).into_stream()).boxed())
+        Ok(head
+            .chain(ChunkReader::start(file, rest).into_stream())
+            .boxed())
     }
 
     async fn delete(&self, id: &BlobId) -> StoreResult<()> {
@@ -157,6 +155,11 @@ impl BlobStore for FsBlobStore {
     }
 }
 
+/// A buffer being written; gives back the file and the emptied buffer.
+type PendingWrite = JoinHandle<io::Result<(File, Vec<u8>)>>;
+/// A chunk being read; gives back the file and the chunk.
+type PendingRead = JoinHandle<io::Result<(File, Bytes)>>;
+
 /// A blob being written to `tmp/`.
 ///
 /// Writes are gathered into a buffer of [`IO_CHUNK`] bytes; a full buffer is
@@ -170,7 +173,7 @@ struct FsBlobWriter {
     /// The temp file when no write is in flight; `None` after an I/O error.
     file: Option<File>,
     /// A buffer being written; gives back the file and the emptied buffer.
-    in_flight: Option<JoinHandle<io::Result<(File, Vec<u8>)>>>,
+    in_flight: Option<PendingWrite>,
     buf: Vec<u8>,
     size: u64,
     committed: bool,
@@ -260,7 +263,7 @@ impl Drop for FsBlobWriter {
 
 /// Streams the rest of a blob, keeping one chunk read ahead.
 struct ChunkReader {
-    pending: Option<JoinHandle<io::Result<(File, Bytes)>>>,
+    pending: Option<PendingRead>,
     /// Bytes still to read after the pending chunk.
     remaining: u64,
 }

@@ -52,3 +52,101 @@ pub async fn sweep_orphans(
     );
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        BlobId, BucketRecord, FsBlobStore, ObjectHeaders, ObjectLayout, ObjectRecord, PartRecord,
+        SqliteMetaStore, UploadRecord,
+    };
+    use time::OffsetDateTime;
+
+    async fn put_blob(blobs: &FsBlobStore) -> BlobId {
+        let mut writer = blobs.create().await.unwrap();
+        writer.write(b"data").await.unwrap();
+        writer.finish().await.unwrap().0
+    }
+
+    #[tokio::test]
+    async fn sweep_keeps_referenced_blobs_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = SqliteMetaStore::open(dir.path().join("meta.db"))
+            .await
+            .unwrap();
+        let blobs = FsBlobStore::open(dir.path().join("data")).await.unwrap();
+        let now = OffsetDateTime::now_utc();
+        meta.create_bucket(&BucketRecord {
+            name: "b".into(),
+            region: "r".into(),
+            owner: "o".into(),
+            created: now,
+            acl: "private".into(),
+            cors: None,
+            policy: None,
+            public_access_block: None,
+        })
+        .await
+        .unwrap();
+
+        let object_blob = put_blob(&blobs).await;
+        meta.put_object(&ObjectRecord {
+            bucket: "b".into(),
+            key: "k".into(),
+            size: 4,
+            etag: "\"e\"".into(),
+            last_modified: now,
+            acl: "private".into(),
+            headers: ObjectHeaders::default(),
+            layout: ObjectLayout::Single {
+                blob: object_blob.clone(),
+            },
+        })
+        .await
+        .unwrap();
+        let part_blob = put_blob(&blobs).await;
+        meta.create_upload(&UploadRecord {
+            upload_id: "u".into(),
+            bucket: "b".into(),
+            key: "k".into(),
+            initiated: now,
+            acl: "private".into(),
+            headers: ObjectHeaders::default(),
+        })
+        .await
+        .unwrap();
+        meta.put_part(
+            "u",
+            &PartRecord {
+                number: 1,
+                blob: part_blob.clone(),
+                size: 4,
+                etag: "\"p\"".into(),
+                last_modified: now,
+                checksums: Vec::new(),
+            },
+        )
+        .await
+        .unwrap();
+        let orphan = put_blob(&blobs).await;
+        let unfinished = blobs.create().await.unwrap();
+        std::mem::forget(unfinished); // as if the process had crashed
+
+        let report = sweep_orphans(&meta, &blobs).await.unwrap();
+        assert_eq!(
+            report,
+            SweepReport {
+                temp_files: 1,
+                orphan_blobs: 1,
+                kept_blobs: 2
+            }
+        );
+        let mut left = blobs.list().await.unwrap();
+        left.sort();
+        let mut expected = vec![object_blob, part_blob];
+        expected.sort();
+        assert_eq!(left, expected);
+        assert!(!left.contains(&orphan));
+        assert_eq!(sweep_orphans(&meta, &blobs).await.unwrap().orphan_blobs, 0);
+    }
+}

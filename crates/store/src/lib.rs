@@ -89,7 +89,8 @@ pub trait MetaStore: Send + Sync + 'static {
     ) -> StoreResult<Vec<UploadRecord>>;
     /// Records a part; returns the part it replaced (same number).
     /// Fails with [`StoreError::NoSuchUpload`].
-    async fn put_part(&self, upload_id: &str, part: &PartRecord) -> StoreResult<Option<PartRecord>>;
+    async fn put_part(&self, upload_id: &str, part: &PartRecord)
+    -> StoreResult<Option<PartRecord>>;
     /// Parts ordered by number, numbers > `after`, at most `limit`.
     async fn list_parts(
         &self,

@@ -15,9 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::TryStreamExt;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -159,7 +157,10 @@ async fn fetch_upload(
 
 /// Deletes the upload and its parts; returns the parts. Call inside a write
 /// transaction after checking that the upload exists.
-async fn remove_upload(conn: &mut SqliteConnection, upload_id: &str) -> StoreResult<Vec<PartRecord>> {
+async fn remove_upload(
+    conn: &mut SqliteConnection,
+    upload_id: &str,
+) -> StoreResult<Vec<PartRecord>> {
     let sql = format!("SELECT {PART_COLUMNS} FROM parts WHERE upload_id = $1 ORDER BY number");
     let parts = sqlx::query(&sql)
         .bind(upload_id)
@@ -397,19 +398,17 @@ impl MetaStore for SqliteMetaStore {
         let mut conn = self.pool.acquire().await?;
         // Where the marker upload sits in (key, initiated, upload_id) order.
         let marker_initiated = match after {
-            Some((key, upload_id)) if !upload_id.is_empty() => {
-                sqlx::query(
-                    "SELECT initiated FROM uploads
+            Some((key, upload_id)) if !upload_id.is_empty() => sqlx::query(
+                "SELECT initiated FROM uploads
                      WHERE bucket = $1 AND key = $2 AND upload_id = $3",
-                )
-                .bind(bucket)
-                .bind(key)
-                .bind(upload_id)
-                .fetch_optional(&mut *conn)
-                .await?
-                .map(|row| row.try_get::<i64, _>("initiated"))
-                .transpose()?
-            }
+            )
+            .bind(bucket)
+            .bind(key)
+            .bind(upload_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|row| row.try_get::<i64, _>("initiated"))
+            .transpose()?,
             _ => None,
         };
 
@@ -447,7 +446,11 @@ impl MetaStore for SqliteMetaStore {
         rows.iter().map(upload_from_row).collect()
     }
 
-    async fn put_part(&self, upload_id: &str, part: &PartRecord) -> StoreResult<Option<PartRecord>> {
+    async fn put_part(
+        &self,
+        upload_id: &str,
+        part: &PartRecord,
+    ) -> StoreResult<Option<PartRecord>> {
         let mut w = self.begin_write().await?;
         if fetch_upload(w.conn(), upload_id).await?.is_none() {
             return Err(StoreError::NoSuchUpload);
@@ -516,7 +519,10 @@ impl MetaStore for SqliteMetaStore {
         let previous = replace_object(w.conn(), object).await?;
         w.commit().await?;
         let used = object.layout.blobs();
-        let unused = parts.into_iter().filter(|p| !used.contains(&p.blob)).collect();
+        let unused = parts
+            .into_iter()
+            .filter(|p| !used.contains(&p.blob))
+            .collect();
         Ok((previous, unused))
     }
 

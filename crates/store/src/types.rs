@@ -17,7 +17,9 @@ impl BlobId {
     /// Whether `s` has the shape of an id made by [`BlobId::new`]; blob
     /// stores use it to refuse paths built from anything else.
     pub fn is_well_formed(s: &str) -> bool {
-        s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        s.len() == 32
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     }
 }
 

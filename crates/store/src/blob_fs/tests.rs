@@ -91,7 +91,11 @@ async fn large_round_trip_with_ranges() {
         (100, data.len() - 100),
     ] {
         let got = read_all(&store, &id, offset as u64, len as u64).await;
-        assert_eq!(got, &data[offset..offset + len], "offset {offset} len {len}");
+        assert_eq!(
+            got,
+            &data[offset..offset + len],
+            "offset {offset} len {len}"
+        );
     }
 }
 
@@ -126,10 +130,21 @@ async fn missing_and_malformed_ids() {
     ));
     store.delete(&missing).await.unwrap();
 
-    for bad in ["../../etc/passwd", "", "ABCDEF0123456789abcdef0123456789", "00/x"] {
+    for bad in [
+        "../../etc/passwd",
+        "",
+        "ABCDEF0123456789abcdef0123456789",
+        "00/x",
+    ] {
         let id = BlobId(bad.to_owned());
-        assert!(matches!(store.read(&id, 0, 1).await, Err(StoreError::Corrupt(_))));
-        assert!(matches!(store.delete(&id).await, Err(StoreError::Corrupt(_))));
+        assert!(matches!(
+            store.read(&id, 0, 1).await,
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            store.delete(&id).await,
+            Err(StoreError::Corrupt(_))
+        ));
     }
 }
 
@@ -138,7 +153,10 @@ async fn delete_removes_blob() {
     let (_dir, store) = store().await;
     let (id, _) = put(&store, b"bye", 3).await;
     store.delete(&id).await.unwrap();
-    assert!(matches!(store.read(&id, 0, 3).await, Err(StoreError::NoSuchBlob(_))));
+    assert!(matches!(
+        store.read(&id, 0, 3).await,
+        Err(StoreError::NoSuchBlob(_))
+    ));
     store.delete(&id).await.unwrap();
 }
 
