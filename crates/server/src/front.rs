@@ -1,0 +1,165 @@
+//! The front of the request path: request ids, the presigned-URL checks s3s
+//! leaves out, the CORS layer, and the error-body fixes, around s3s.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use s3s::Body;
+use s3s::service::S3Service;
+
+use crate::buckets::BucketCache;
+use crate::cors_layer;
+use crate::errors;
+use crate::host::{PreflightHost, resolve_target};
+
+/// How `Vary` is sent on responses from buckets that have a CORS config.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum VaryMode {
+    /// Exactly as S3: `Vary` only when a rule matched.
+    #[default]
+    Aws,
+    /// `Vary: Origin, Access-Control-Request-Headers, Access-Control-Request-Method`
+    /// on every response from a bucket with a CORS config (CDN-safe).
+    Always,
+}
+
+/// The longest validity of a presigned URL: seven days.
+const MAX_PRESIGNED_EXPIRES: u64 = 7 * 24 * 3600;
+
+pub struct Front {
+    pub s3: S3Service,
+    pub buckets: Arc<BucketCache>,
+    pub host: PreflightHost,
+    pub vary: VaryMode,
+}
+
+impl Front {
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<Body>
+    where
+        B: Into<Body>,
+    {
+        let request_id = new_request_id();
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| req.uri().authority().map(|a| a.as_str()));
+        let target = resolve_target(&self.host, host, req.uri().path());
+
+        let mut res = if req.method() == Method::OPTIONS {
+            cors_layer::preflight(&self.buckets, self.vary, req.headers(), &target, &request_id)
+        } else {
+            let cors = cors_layer::evaluate_actual(&self.buckets, req.headers(), req.method(), &target);
+            let mut res = match presigned_expiry_error(req.uri().query()) {
+                Some(message) => errors::error_response(
+                    StatusCode::BAD_REQUEST,
+                    "AuthorizationQueryParametersError",
+                    message,
+                    &[],
+                    &request_id,
+                ),
+                None => self.call_s3(req, &request_id).await,
+            };
+            cors.apply(self.vary, res.headers_mut());
+            res
+        };
+        let headers = res.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            headers.insert("x-amz-request-id", v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&errors::host_id(&request_id)) {
+            headers.insert("x-amz-id-2", v);
+        }
+        res
+    }
+
+    async fn call_s3<B>(&self, req: Request<B>, request_id: &str) -> Response<Body>
+    where
+        B: Into<Body>,
+    {
+        let req = req.map(Into::into);
+        let mut res = match self.s3.call(req).await {
+            Ok(res) => res,
+            Err(e) => {
+                tracing::error!(error = ?e, "s3 service failed");
+                return errors::error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalError",
+                    "We encountered an internal error. Please try again.",
+                    &[],
+                    request_id,
+                );
+            }
+        };
+        if res.status() == StatusCode::NOT_MODIFIED {
+            // 304 carries no body (s3s renders one for the error value).
+            *res.body_mut() = Body::empty();
+            res.headers_mut().remove(header::CONTENT_TYPE);
+            res.headers_mut().remove(header::CONTENT_LENGTH);
+        } else if res.status().is_client_error() || res.status().is_server_error() {
+            fix_error_body(&mut res, request_id);
+        }
+        res
+    }
+}
+
+/// s3s writes error documents without `RequestId`/`HostId`: add them.
+fn fix_error_body(res: &mut Response<Body>, request_id: &str) {
+    let Some(body) = res.body().bytes() else { return };
+    let Some(fixed) = errors::add_request_id(&body, request_id) else { return };
+    set_body(res, fixed);
+}
+
+fn set_body(res: &mut Response<Body>, body: Bytes) {
+    if let Ok(v) = HeaderValue::from_str(&body.len().to_string()) {
+        res.headers_mut().insert(header::CONTENT_LENGTH, v);
+    }
+    if !res.headers().contains_key(header::CONTENT_TYPE) {
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+    }
+    *res.body_mut() = Body::from(body);
+}
+
+/// s3s 0.14.1 accepts any `X-Amz-Expires`; S3 refuses more than seven days.
+fn presigned_expiry_error(query: Option<&str>) -> Option<&'static str> {
+    let query = query?;
+    let value = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("X-Amz-Expires="))?;
+    match value.parse::<u64>() {
+        Ok(secs) if secs <= MAX_PRESIGNED_EXPIRES => None,
+        Ok(_) => Some("X-Amz-Expires must be less than a week (in seconds) that is; 604800"),
+        Err(_) => Some("X-Amz-Expires should be a number"),
+    }
+}
+
+/// A request id in the shape S3 uses: 16 upper-case hex digits.
+fn new_request_id() -> String {
+    let id = uuid::Uuid::new_v4();
+    let mut s = id.simple().to_string();
+    s.truncate(16);
+    s.make_ascii_uppercase();
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presigned_expiry_limit() {
+        assert_eq!(presigned_expiry_error(None), None);
+        assert_eq!(presigned_expiry_error(Some("X-Amz-Expires=604800")), None);
+        assert!(presigned_expiry_error(Some("a=b&X-Amz-Expires=604801")).is_some());
+        assert!(presigned_expiry_error(Some("X-Amz-Expires=-1")).is_some());
+    }
+
+    #[test]
+    fn request_ids_look_like_s3() {
+        let id = new_request_id();
+        assert_eq!(id.len(), 16);
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_lowercase()));
+    }
+}

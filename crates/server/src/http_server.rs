@@ -1,0 +1,150 @@
+//! Binding, the accept loop and graceful shutdown.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use preflight_store::{FsBlobStore, SqliteMetaStore, StoreError};
+use s3s::service::S3ServiceBuilder;
+use thiserror::Error;
+use tokio::net::TcpListener;
+
+use crate::RootCredentials;
+use crate::access::AclAccess;
+use crate::auth::KeyAuth;
+use crate::buckets::BucketCache;
+use crate::front::{Front, VaryMode};
+use crate::host::PreflightHost;
+use crate::s3::PreflightS3;
+use crate::s3::cors_api::CorsRoute;
+
+/// Largest XML body s3s will read (DeleteObjects with 1000 long keys fits).
+const XML_MAX_BODY: usize = 2 * 1024 * 1024;
+/// Largest request head hyper will buffer.
+const MAX_HEAD_BYTES: usize = 256 * 1024;
+/// How long a client may take to send request headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long shutdown waits for in-flight requests.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub region: String,
+    pub domain: Option<String>,
+    pub root: RootCredentials,
+    pub cors_vary: VaryMode,
+}
+
+#[derive(Debug, Error)]
+pub enum ServerError {
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+/// A bound server, ready to serve.
+pub struct Server {
+    listener: TcpListener,
+    front: Arc<Front>,
+}
+
+impl Server {
+    /// Opens the data dir (sweeping leftovers of interrupted writes) and binds.
+    pub async fn bind(config: ServerConfig) -> Result<Server, ServerError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(StoreError::Io)?;
+        let meta = Arc::new(SqliteMetaStore::open(config.data_dir.join("meta.sqlite")).await?);
+        let blobs = Arc::new(FsBlobStore::open(&config.data_dir).await?);
+        let swept = preflight_store::sweep_orphans(meta.as_ref(), blobs.as_ref()).await?;
+        tracing::info!(?swept, "startup sweep done");
+        let buckets = Arc::new(BucketCache::load(meta.as_ref()).await?);
+
+        let host = PreflightHost::new(config.domain.clone());
+        let s3 = PreflightS3::new(meta.clone(), blobs, buckets.clone(), config.region.clone(), &config.root);
+        let mut builder = S3ServiceBuilder::new(s3);
+        builder.set_host(host.clone());
+        builder.set_auth(KeyAuth::new(config.root.clone()));
+        builder.set_access(AclAccess::new(meta.clone(), buckets.clone(), config.root.access_key.clone()));
+        builder.set_route(CorsRoute::new(meta, buckets.clone(), host.clone(), config.root.access_key.clone()));
+        let mut s3_config = s3s::config::S3Config::default();
+        s3_config.xml_max_body_size = XML_MAX_BODY;
+        s3_config.post_object_max_file_size = 64 * 1024 * 1024;
+        builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(s3_config))));
+        let front = Arc::new(Front {
+            s3: builder.build(),
+            buckets,
+            host,
+            vary: config.cors_vary,
+        });
+
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr: config.addr, source })?;
+        Ok(Server { listener, front })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener has an address")
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .max_buf_size(MAX_HEAD_BYTES);
+        builder.http2().max_header_list_size(MAX_HEAD_BYTES as u32);
+        let graceful = GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(a) => a,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    // Headers and body go out in separate writes; without
+                    // NODELAY, Nagle + delayed ACK stall small responses ~40 ms.
+                    if let Err(e) = stream.set_nodelay(true) {
+                        tracing::warn!(error = %e, "TCP_NODELAY failed");
+                    }
+                    let front = self.front.clone();
+                    let service = service_fn(move |req| {
+                        let front = front.clone();
+                        async move { Ok::<_, Infallible>(front.handle(req).await) }
+                    });
+                    let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(%peer, error = %e, "connection ended with error");
+                        }
+                    });
+                }
+                () = &mut shutdown => break,
+            }
+        }
+        drop(self.listener);
+        tracing::info!("shutting down: waiting for in-flight requests");
+        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+            tracing::warn!("shutdown grace period over; closing remaining connections");
+        }
+    }
+}

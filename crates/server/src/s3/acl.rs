@@ -1,0 +1,180 @@
+//! Canned ACLs: `x-amz-acl` on create/put/copy, and Get/Put Bucket/Object ACL.
+//! Grants are rendered from the canned name; a PutAcl body is accepted when
+//! it expresses one of the canned ACLs.
+
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
+
+use super::PreflightS3;
+use crate::errors::{s3_err, store_err};
+
+const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
+const AUTHENTICATED_USERS: &str = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers";
+
+/// The canned ACLs Preflight enforces; the others S3 knows about only add
+/// grants for bucket owners and log delivery, which here is the one owner.
+fn canned(name: Option<&str>) -> S3Result<&'static str> {
+    match name.unwrap_or("private") {
+        "private" | "bucket-owner-read" | "bucket-owner-full-control" | "aws-exec-read" | "log-delivery-write" => {
+            Ok("private")
+        }
+        "public-read" => Ok("public-read"),
+        "public-read-write" => Ok("public-read-write"),
+        "authenticated-read" => Ok("authenticated-read"),
+        _ => Err(S3Error::with_message(S3ErrorCode::InvalidArgument, "Invalid canned ACL")),
+    }
+}
+
+pub fn canned_bucket_acl(name: Option<&str>) -> S3Result<&'static str> {
+    canned(name)
+}
+
+pub fn canned_object_acl(name: Option<&str>) -> S3Result<&'static str> {
+    canned(name)
+}
+
+fn group_grant(uri: &str, permission: &'static str) -> Grant {
+    Grant {
+        grantee: Some(Grantee {
+            type_: Type::from_static(Type::GROUP),
+            uri: Some(uri.to_owned()),
+            display_name: None,
+            email_address: None,
+            id: None,
+        }),
+        permission: Some(Permission::from_static(permission)),
+    }
+}
+
+/// The grant list of a canned ACL.
+fn grants_of(acl: &str, owner: &Owner) -> Grants {
+    let mut grants = vec![Grant {
+        grantee: Some(Grantee {
+            type_: Type::from_static(Type::CANONICAL_USER),
+            id: owner.id.clone(),
+            display_name: owner.display_name.clone(),
+            email_address: None,
+            uri: None,
+        }),
+        permission: Some(Permission::from_static(Permission::FULL_CONTROL)),
+    }];
+    match acl {
+        "public-read" => grants.push(group_grant(ALL_USERS, Permission::READ)),
+        "public-read-write" => {
+            grants.push(group_grant(ALL_USERS, Permission::READ));
+            grants.push(group_grant(ALL_USERS, Permission::WRITE));
+        }
+        "authenticated-read" => grants.push(group_grant(AUTHENTICATED_USERS, Permission::READ)),
+        _ => {}
+    }
+    grants
+}
+
+/// Maps an AccessControlPolicy body back to a canned ACL, when it is one.
+fn canned_of_policy(policy: &AccessControlPolicy) -> S3Result<&'static str> {
+    let mut all_read = false;
+    let mut all_write = false;
+    let mut auth_read = false;
+    for g in policy.grants.iter().flatten() {
+        let uri = g.grantee.as_ref().and_then(|g| g.uri.as_deref());
+        let perm = g.permission.as_ref().map(|p| p.as_str());
+        match (uri, perm) {
+            (Some(ALL_USERS), Some(Permission::READ)) => all_read = true,
+            (Some(ALL_USERS), Some(Permission::WRITE)) => all_write = true,
+            (Some(AUTHENTICATED_USERS), Some(Permission::READ)) => auth_read = true,
+            (None, Some(Permission::FULL_CONTROL)) => {}
+            _ => {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::NotImplemented,
+                    "Preflight supports ACLs that match a canned ACL (private, public-read, public-read-write, authenticated-read)",
+                ));
+            }
+        }
+    }
+    Ok(match (all_read, all_write, auth_read) {
+        (false, false, false) => "private",
+        (true, false, false) => "public-read",
+        (true, true, false) => "public-read-write",
+        (false, false, true) => "authenticated-read",
+        _ => {
+            return Err(S3Error::with_message(
+                S3ErrorCode::NotImplemented,
+                "Preflight supports ACLs that match a canned ACL (private, public-read, public-read-write, authenticated-read)",
+            ));
+        }
+    })
+}
+
+fn acl_from_input(canned_name: Option<&str>, policy: Option<&AccessControlPolicy>) -> S3Result<&'static str> {
+    match (canned_name, policy) {
+        (Some(_), Some(_)) => Err(S3Error::with_message(
+            S3ErrorCode::UnexpectedContent,
+            "This request does not support content",
+        )),
+        (Some(name), None) => canned(Some(name)),
+        (None, Some(policy)) => canned_of_policy(policy),
+        (None, None) => Err(s3_err(S3ErrorCode::MalformedACLError)),
+    }
+}
+
+pub async fn get_bucket_acl(
+    s3: &PreflightS3,
+    req: S3Request<GetBucketAclInput>,
+) -> S3Result<S3Response<GetBucketAclOutput>> {
+    let entry = s3.bucket(&req.input.bucket)?;
+    Ok(S3Response::new(GetBucketAclOutput {
+        grants: Some(grants_of(&entry.record.acl, &s3.owner)),
+        owner: Some(s3.owner.clone()),
+    }))
+}
+
+pub async fn put_bucket_acl(
+    s3: &PreflightS3,
+    req: S3Request<PutBucketAclInput>,
+) -> S3Result<S3Response<PutBucketAclOutput>> {
+    let input = req.input;
+    s3.bucket(&input.bucket)?;
+    let acl = acl_from_input(input.acl.as_ref().map(|a| a.as_str()), input.access_control_policy.as_ref())?;
+    s3.meta
+        .set_bucket_setting(&input.bucket, preflight_store::BucketSetting::Acl, Some(acl))
+        .await
+        .map_err(store_err)?;
+    s3.buckets
+        .refresh(s3.meta.as_ref(), &input.bucket)
+        .await
+        .map_err(store_err)?;
+    Ok(S3Response::new(PutBucketAclOutput::default()))
+}
+
+pub async fn get_object_acl(
+    s3: &PreflightS3,
+    req: S3Request<GetObjectAclInput>,
+) -> S3Result<S3Response<GetObjectAclOutput>> {
+    let input = req.input;
+    s3.bucket(&input.bucket)?;
+    let obj = s3
+        .meta
+        .get_object(&input.bucket, &input.key)
+        .await
+        .map_err(store_err)?
+        .ok_or_else(|| s3_err(S3ErrorCode::NoSuchKey))?;
+    Ok(S3Response::new(GetObjectAclOutput {
+        grants: Some(grants_of(&obj.acl, &s3.owner)),
+        owner: Some(s3.owner.clone()),
+        ..Default::default()
+    }))
+}
+
+pub async fn put_object_acl(
+    s3: &PreflightS3,
+    req: S3Request<PutObjectAclInput>,
+) -> S3Result<S3Response<PutObjectAclOutput>> {
+    let input = req.input;
+    s3.bucket(&input.bucket)?;
+    let acl = acl_from_input(input.acl.as_ref().map(|a| a.as_str()), input.access_control_policy.as_ref())?;
+    s3.meta
+        .set_object_acl(&input.bucket, &input.key, acl)
+        .await
+        .map_err(store_err)?;
+    Ok(S3Response::new(PutObjectAclOutput::default()))
+}

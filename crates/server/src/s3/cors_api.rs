@@ -1,0 +1,233 @@
+//! PutBucketCors, GetBucketCors and DeleteBucketCors.
+//!
+//! They run as an s3s custom route so that the CORS engine sees the raw XML:
+//! its validation carries S3's exact codes and messages (spec §2), which a
+//! generic XML deserializer cannot reproduce.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use preflight_cors::CorsConfig;
+use preflight_store::{BucketSetting, MetaStore};
+use s3s::route::S3Route;
+use s3s::{Body, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
+
+use super::write::{ChecksumAlgo, checksum_of};
+use crate::buckets::BucketCache;
+use crate::errors::{error_xml, s3_err, store_err};
+use crate::host::{PreflightHost, Target, resolve_target};
+
+/// The CORS document may be at most 64 KB; read a little more so that the
+/// engine can report the size error itself.
+const MAX_CORS_BODY: usize = 64 * 1024 + 1;
+
+pub struct CorsRoute {
+    meta: Arc<dyn MetaStore>,
+    buckets: Arc<BucketCache>,
+    host: PreflightHost,
+    root_access_key: String,
+}
+
+impl CorsRoute {
+    pub fn new(
+        meta: Arc<dyn MetaStore>,
+        buckets: Arc<BucketCache>,
+        host: PreflightHost,
+        root_access_key: String,
+    ) -> Self {
+        Self {
+            meta,
+            buckets,
+            host,
+            root_access_key,
+        }
+    }
+
+    fn bucket_of(&self, uri: &Uri, headers: &HeaderMap) -> Option<String> {
+        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+        match resolve_target(&self.host, host, uri.path()) {
+            Target::Bucket(b) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+fn has_cors_subresource(uri: &Uri) -> bool {
+    uri.query()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "cors" || kv == "cors="))
+}
+
+#[async_trait::async_trait]
+impl S3Route for CorsRoute {
+    fn is_match(&self, method: &Method, uri: &Uri, headers: &HeaderMap, _: &mut http::Extensions) -> bool {
+        matches!(*method, Method::GET | Method::PUT | Method::DELETE)
+            && has_cors_subresource(uri)
+            && self.bucket_of(uri, headers).is_some()
+    }
+
+    /// Only the bucket owner may read or change the CORS configuration.
+    async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
+        match &req.credentials {
+            Some(c) if c.access_key == self.root_access_key => Ok(()),
+            _ => Err(s3_err(S3ErrorCode::AccessDenied)),
+        }
+    }
+
+    async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+        let bucket = self
+            .bucket_of(&req.uri, &req.headers)
+            .ok_or_else(|| s3_err(S3ErrorCode::NoSuchBucket))?;
+        let entry = self
+            .buckets
+            .get(&bucket)
+            .ok_or_else(|| s3_err(S3ErrorCode::NoSuchBucket))?;
+        match req.method {
+            Method::PUT => self.put_bucket_cors(&bucket, req).await,
+            Method::GET => Ok(get_bucket_cors(&bucket, entry.cors.as_deref())),
+            _ => self.delete_bucket_cors(&bucket).await,
+        }
+    }
+}
+
+impl CorsRoute {
+    async fn put_bucket_cors(&self, bucket: &str, mut req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+        let body = req
+            .input
+            .store_all_limited(MAX_CORS_BODY)
+            .await
+            .map_err(|_| s3_err(S3ErrorCode::MalformedXML))?;
+        verify_integrity(&req.headers, &body)?;
+        let config = CorsConfig::from_xml(&body).map_err(|e| {
+            let code = S3ErrorCode::from_bytes(e.code().as_bytes()).unwrap_or(S3ErrorCode::InvalidRequest);
+            S3Error::with_message(code, e.message())
+        })?;
+        let xml = config.to_xml();
+        self.meta
+            .set_bucket_setting(bucket, BucketSetting::Cors, Some(&xml))
+            .await
+            .map_err(store_err)?;
+        self.buckets
+            .refresh(self.meta.as_ref(), bucket)
+            .await
+            .map_err(store_err)?;
+        tracing::info!(bucket, rules = config.rules.len(), "bucket CORS configuration set");
+        Ok(S3Response::new(Body::empty()))
+    }
+
+    async fn delete_bucket_cors(&self, bucket: &str) -> S3Result<S3Response<Body>> {
+        self.meta
+            .set_bucket_setting(bucket, BucketSetting::Cors, None)
+            .await
+            .map_err(store_err)?;
+        self.buckets
+            .refresh(self.meta.as_ref(), bucket)
+            .await
+            .map_err(store_err)?;
+        Ok(S3Response::with_status(Body::empty(), StatusCode::NO_CONTENT))
+    }
+}
+
+fn get_bucket_cors(bucket: &str, config: Option<&CorsConfig>) -> S3Response<Body> {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+    match config {
+        Some(cfg) => S3Response {
+            output: Body::from(cfg.to_xml()),
+            status: Some(StatusCode::OK),
+            headers,
+            extensions: http::Extensions::new(),
+        },
+        None => {
+            // The front layer appends RequestId and HostId after BucketName.
+            let xml = error_xml(
+                "NoSuchCORSConfiguration",
+                "The CORS configuration does not exist",
+                &[("BucketName", bucket)],
+                "",
+            );
+            let xml = strip_ids(&xml);
+            S3Response {
+                output: Body::from(Bytes::from(xml)),
+                status: Some(StatusCode::NOT_FOUND),
+                headers,
+                extensions: http::Extensions::new(),
+            }
+        }
+    }
+}
+
+/// Removes the placeholder ids so the front layer adds the real ones.
+fn strip_ids(xml: &str) -> String {
+    match (xml.find("<RequestId>"), xml.rfind("</Error>")) {
+        (Some(a), Some(b)) if a < b => format!("{}{}", &xml[..a], &xml[b..]),
+        _ => xml.to_owned(),
+    }
+}
+
+/// spec §1: PutBucketCors needs `Content-MD5` or an `x-amz-checksum-*`
+/// header, and the one given must match the body.
+fn verify_integrity(headers: &HeaderMap, body: &[u8]) -> S3Result<()> {
+    let mut present = false;
+    if let Some(md5) = headers.get("content-md5").and_then(|v| v.to_str().ok()) {
+        present = true;
+        let computed: [u8; 16] = md5::Md5::digest(body).into();
+        match B64.decode(md5.trim()) {
+            Ok(d) if d.len() == 16 && d == computed => {}
+            Ok(d) if d.len() == 16 => return Err(s3_err(S3ErrorCode::BadDigest)),
+            _ => return Err(s3_err(S3ErrorCode::InvalidDigest)),
+        }
+    }
+    for algo in ChecksumAlgo::ALL {
+        if let Some(v) = headers.get(algo.header()).and_then(|v| v.to_str().ok()) {
+            present = true;
+            if checksum_of(algo, body) != v.trim() {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::BadDigest,
+                    format!("The {} you specified did not match the calculated checksum.", algo.name()),
+                ));
+            }
+        }
+    }
+    if present {
+        Ok(())
+    } else {
+        Err(S3Error::with_message(
+            S3ErrorCode::InvalidRequest,
+            "Missing required header for this request: Content-MD5",
+        ))
+    }
+}
+
+use md5::Digest as _;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cors_subresource() {
+        assert!(has_cors_subresource(&"/b?cors".parse().unwrap()));
+        assert!(has_cors_subresource(&"/b?cors=".parse().unwrap()));
+        assert!(!has_cors_subresource(&"/b?corsx".parse().unwrap()));
+        assert!(!has_cors_subresource(&"/b".parse().unwrap()));
+    }
+
+    #[test]
+    fn integrity_header_required() {
+        let body = b"<CORSConfiguration/>";
+        let err = verify_integrity(&HeaderMap::new(), body).unwrap_err();
+        assert_eq!(*err.code(), S3ErrorCode::InvalidRequest);
+        let mut h = HeaderMap::new();
+        let md5 = B64.encode(md5::Md5::digest(body));
+        h.insert("content-md5", md5.parse().unwrap());
+        assert!(verify_integrity(&h, body).is_ok());
+        let mut h = HeaderMap::new();
+        h.insert("x-amz-checksum-crc32", checksum_of(ChecksumAlgo::Crc32, body).parse().unwrap());
+        assert!(verify_integrity(&h, body).is_ok());
+        h.insert("x-amz-checksum-crc32", "AAAAAA==".parse().unwrap());
+        assert_eq!(*verify_integrity(&h, body).unwrap_err().code(), S3ErrorCode::BadDigest);
+    }
+}

@@ -1,0 +1,389 @@
+//! Multipart uploads. Each part is its own blob; completing an upload writes
+//! a manifest of the parts (no data is copied), and the ETag is the MD5 of
+//! the parts' MD5s followed by `-N`.
+
+use md5::{Digest, Md5};
+use preflight_store::{ObjectLayout, ObjectRecord, PartRecord, PartRef, UploadRecord};
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
+use time::OffsetDateTime;
+
+use super::acl::canned_object_acl;
+use super::headers::{HeaderInputs, object_headers, requested_checksums, trailer_checksums};
+use super::object::copy_source;
+use super::read::{etag_of, object_stream};
+use super::write::{ChecksumAlgo, Written, verify_checksums, verify_content_md5, write_blob};
+use super::{MAX_PUT_SIZE, PreflightS3};
+use crate::errors::{s3_err, store_err};
+
+const MAX_PART_NUMBER: i32 = 10_000;
+/// Every part but the last must be at least 5 MiB.
+const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+
+fn check_part_number(n: i32) -> S3Result<u32> {
+    if (1..=MAX_PART_NUMBER).contains(&n) {
+        Ok(n as u32)
+    } else {
+        Err(S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            "Part number must be an integer between 1 and 10000, inclusive",
+        ))
+    }
+}
+
+async fn load_upload(s3: &PreflightS3, bucket: &str, key: &str, upload_id: &str) -> S3Result<UploadRecord> {
+    s3.bucket(bucket)?;
+    match s3.meta.get_upload(bucket, upload_id).await.map_err(store_err)? {
+        Some(u) if u.key == key => Ok(u),
+        _ => Err(s3_err(S3ErrorCode::NoSuchUpload)),
+    }
+}
+
+pub async fn create_multipart_upload(
+    s3: &PreflightS3,
+    req: S3Request<CreateMultipartUploadInput>,
+) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+    let input = req.input;
+    s3.bucket(&input.bucket)?;
+    let acl = canned_object_acl(input.acl.as_ref().map(|a| a.as_str()))?;
+    let headers = object_headers(HeaderInputs {
+        content_type: input.content_type.as_deref(),
+        cache_control: input.cache_control.as_deref(),
+        content_disposition: input.content_disposition.as_deref(),
+        content_encoding: input.content_encoding.as_deref(),
+        content_language: input.content_language.as_deref(),
+        expires: input.expires.as_ref(),
+        metadata: input.metadata.as_ref(),
+    })?;
+    let upload = UploadRecord {
+        upload_id: uuid::Uuid::new_v4().simple().to_string(),
+        bucket: input.bucket.clone(),
+        key: input.key.clone(),
+        initiated: OffsetDateTime::now_utc(),
+        acl: acl.to_owned(),
+        headers,
+    };
+    s3.meta.create_upload(&upload).await.map_err(store_err)?;
+    Ok(S3Response::new(CreateMultipartUploadOutput {
+        bucket: Some(input.bucket),
+        key: Some(input.key),
+        upload_id: Some(upload.upload_id),
+        checksum_algorithm: input.checksum_algorithm,
+        ..Default::default()
+    }))
+}
+
+/// Records a written part, releasing the part it replaced.
+async fn commit_part(s3: &PreflightS3, upload_id: &str, number: u32, written: &Written) -> S3Result<PartRecord> {
+    let part = PartRecord {
+        number,
+        blob: written.blob.clone(),
+        size: written.size,
+        etag: written.etag(),
+        last_modified: OffsetDateTime::now_utc(),
+        checksums: written.checksums.clone(),
+    };
+    match s3.meta.put_part(upload_id, &part).await {
+        Ok(replaced) => {
+            if let Some(old) = replaced {
+                s3.release_blobs([old.blob]).await;
+            }
+            Ok(part)
+        }
+        Err(e) => {
+            s3.release_blobs([written.blob.clone()]).await;
+            Err(store_err(e))
+        }
+    }
+}
+
+pub async fn upload_part(s3: &PreflightS3, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+    let (algos, mut expected) = requested_checksums(&req.headers);
+    let trailers = req.trailing_headers.clone();
+    let input = req.input;
+    let number = check_part_number(input.part_number)?;
+    load_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
+    if input.content_length.is_some_and(|n| n as u64 > MAX_PUT_SIZE) {
+        return Err(s3_err(S3ErrorCode::EntityTooLarge));
+    }
+    let expected_len = input.content_length.map(|n| n as u64);
+    let written = write_blob(s3.blobs.as_ref(), input.body, &algos, MAX_PUT_SIZE, expected_len).await?;
+    let verified = (|| {
+        verify_content_md5(input.content_md5.as_deref(), &written.md5)?;
+        expected.extend(trailer_checksums(trailers.and_then(|t| t.take())));
+        verify_checksums(&expected, &written)
+    })();
+    if let Err(e) = verified {
+        s3.release_blobs([written.blob.clone()]).await;
+        return Err(e);
+    }
+    let part = commit_part(s3, &input.upload_id, number, &written).await?;
+    Ok(S3Response::new(UploadPartOutput {
+        e_tag: Some(etag_of(&part.etag)),
+        checksum_crc32: written.checksum(ChecksumAlgo::Crc32).map(str::to_owned),
+        checksum_crc32c: written.checksum(ChecksumAlgo::Crc32c).map(str::to_owned),
+        checksum_crc64nvme: written.checksum(ChecksumAlgo::Crc64Nvme).map(str::to_owned),
+        checksum_sha1: written.checksum(ChecksumAlgo::Sha1).map(str::to_owned),
+        checksum_sha256: written.checksum(ChecksumAlgo::Sha256).map(str::to_owned),
+        ..Default::default()
+    }))
+}
+
+/// Parses `x-amz-copy-source-range: bytes=first-last` against a size.
+fn copy_range(range: Option<&str>, size: u64) -> S3Result<(u64, u64)> {
+    let Some(range) = range else { return Ok((0, size)) };
+    let invalid = || {
+        S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy",
+        )
+    };
+    let spec = range.strip_prefix("bytes=").ok_or_else(invalid)?;
+    let (a, b) = spec.split_once('-').ok_or_else(invalid)?;
+    let first: u64 = a.parse().map_err(|_| invalid())?;
+    let last: u64 = b.parse().map_err(|_| invalid())?;
+    if first > last {
+        return Err(invalid());
+    }
+    if last >= size {
+        return Err(s3_err(S3ErrorCode::InvalidRange));
+    }
+    Ok((first, last + 1))
+}
+
+pub async fn upload_part_copy(
+    s3: &PreflightS3,
+    req: S3Request<UploadPartCopyInput>,
+) -> S3Result<S3Response<UploadPartCopyOutput>> {
+    let input = req.input;
+    let number = check_part_number(input.part_number)?;
+    load_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
+    let src = copy_source(s3, &input.copy_source).await?;
+    let (start, end) = copy_range(input.copy_source_range.as_deref(), src.size)?;
+    let body = object_stream(s3.blobs.clone(), &src, start, end).await?;
+    let written = write_blob(s3.blobs.as_ref(), Some(body), &[], MAX_PUT_SIZE, Some(end - start)).await?;
+    let part = commit_part(s3, &input.upload_id, number, &written).await?;
+    Ok(S3Response::new(UploadPartCopyOutput {
+        copy_part_result: Some(CopyPartResult {
+            e_tag: Some(etag_of(&part.etag)),
+            last_modified: Some(Timestamp::from(part.last_modified)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }))
+}
+
+pub async fn complete_multipart_upload(
+    s3: &PreflightS3,
+    req: S3Request<CompleteMultipartUploadInput>,
+) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+    let input = req.input;
+    let upload = load_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
+    let requested = input
+        .multipart_upload
+        .and_then(|m| m.parts)
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| {
+            S3Error::with_message(
+                S3ErrorCode::MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema",
+            )
+        })?;
+    let stored = s3
+        .meta
+        .list_parts(&input.upload_id, 0, MAX_PART_NUMBER as usize)
+        .await
+        .map_err(store_err)?;
+
+    let mut manifest = Vec::with_capacity(requested.len());
+    let mut md5s = Md5::new();
+    let mut previous = 0u32;
+    for (i, p) in requested.iter().enumerate() {
+        let number = p.part_number.ok_or_else(|| s3_err(S3ErrorCode::InvalidPart))?;
+        let number = u32::try_from(number).map_err(|_| s3_err(S3ErrorCode::InvalidPart))?;
+        if number <= previous {
+            return Err(s3_err(S3ErrorCode::InvalidPartOrder));
+        }
+        previous = number;
+        let part = stored
+            .iter()
+            .find(|s| s.number == number)
+            .ok_or_else(|| s3_err(S3ErrorCode::InvalidPart))?;
+        let sent = p.e_tag.as_ref().map(|e| e.value().trim_matches('"'));
+        if sent != Some(part.etag.trim_matches('"')) {
+            return Err(s3_err(S3ErrorCode::InvalidPart));
+        }
+        if i + 1 < requested.len() && part.size < MIN_PART_SIZE {
+            let mut e = s3_err(S3ErrorCode::EntityTooSmall);
+            e.set_message("Your proposed upload is smaller than the minimum allowed size");
+            return Err(e);
+        }
+        let digest = hex::decode(part.etag.trim_matches('"')).map_err(|_| s3_err(S3ErrorCode::InternalError))?;
+        md5s.update(&digest);
+        manifest.push(PartRef {
+            number,
+            blob: part.blob.clone(),
+            size: part.size,
+            etag: part.etag.clone(),
+        });
+    }
+    let etag = format!("\"{}-{}\"", hex::encode(md5s.finalize()), manifest.len());
+    let record = ObjectRecord {
+        bucket: input.bucket.clone(),
+        key: input.key.clone(),
+        size: manifest.iter().map(|p| p.size).sum(),
+        etag,
+        last_modified: OffsetDateTime::now_utc(),
+        acl: upload.acl,
+        headers: upload.headers,
+        layout: ObjectLayout::Parts { parts: manifest },
+    };
+    let (replaced, unused) = s3
+        .meta
+        .complete_upload(&input.upload_id, &record)
+        .await
+        .map_err(store_err)?;
+    if let Some(old) = replaced {
+        s3.release_blobs(old.layout.blobs()).await;
+    }
+    s3.release_blobs(unused.into_iter().map(|p| p.blob)).await;
+    Ok(S3Response::new(CompleteMultipartUploadOutput {
+        bucket: Some(input.bucket.clone()),
+        key: Some(input.key.clone()),
+        e_tag: Some(etag_of(&record.etag)),
+        location: Some(format!("/{}/{}", input.bucket, input.key)),
+        ..Default::default()
+    }))
+}
+
+pub async fn abort_multipart_upload(
+    s3: &PreflightS3,
+    req: S3Request<AbortMultipartUploadInput>,
+) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+    let input = req.input;
+    load_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
+    let parts = s3.meta.abort_upload(&input.upload_id).await.map_err(store_err)?;
+    s3.release_blobs(parts.into_iter().map(|p| p.blob)).await;
+    Ok(S3Response::with_status(
+        AbortMultipartUploadOutput::default(),
+        http::StatusCode::NO_CONTENT,
+    ))
+}
+
+pub async fn list_parts(s3: &PreflightS3, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+    let input = req.input;
+    load_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
+    let max_parts = input.max_parts.unwrap_or(1000).clamp(0, 1000) as usize;
+    let marker = input.part_number_marker.and_then(|m| u32::try_from(m).ok()).unwrap_or(0);
+    let mut parts = s3
+        .meta
+        .list_parts(&input.upload_id, marker, max_parts + 1)
+        .await
+        .map_err(store_err)?;
+    let truncated = parts.len() > max_parts;
+    parts.truncate(max_parts);
+    let next_marker = truncated.then(|| parts.last().map(|p| p.number as i32)).flatten();
+    let parts = parts
+        .into_iter()
+        .map(|p| Part {
+            e_tag: Some(etag_of(&p.etag)),
+            last_modified: Some(Timestamp::from(p.last_modified)),
+            part_number: Some(p.number as i32),
+            size: Some(p.size as i64),
+            ..Default::default()
+        })
+        .collect();
+    Ok(S3Response::new(ListPartsOutput {
+        bucket: Some(input.bucket),
+        key: Some(input.key),
+        upload_id: Some(input.upload_id),
+        max_parts: Some(max_parts as i32),
+        part_number_marker: input.part_number_marker,
+        next_part_number_marker: next_marker,
+        is_truncated: Some(truncated),
+        parts: Some(parts),
+        owner: Some(s3.owner.clone()),
+        initiator: Some(Initiator {
+            display_name: s3.owner.display_name.clone(),
+            id: s3.owner.id.clone(),
+        }),
+        storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+        ..Default::default()
+    }))
+}
+
+pub async fn list_multipart_uploads(
+    s3: &PreflightS3,
+    req: S3Request<ListMultipartUploadsInput>,
+) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+    let input = req.input;
+    s3.bucket(&input.bucket)?;
+    let max_uploads = input.max_uploads.unwrap_or(1000).clamp(0, 1000) as usize;
+    let prefix = input.prefix.clone().unwrap_or_default();
+    let after = input
+        .key_marker
+        .as_deref()
+        .map(|k| (k, input.upload_id_marker.as_deref().unwrap_or("")));
+    let mut uploads = s3
+        .meta
+        .list_uploads(&input.bucket, &prefix, after, max_uploads + 1)
+        .await
+        .map_err(store_err)?;
+    let truncated = uploads.len() > max_uploads;
+    uploads.truncate(max_uploads);
+    let (next_key, next_id) = match (truncated, uploads.last()) {
+        (true, Some(u)) => (Some(u.key.clone()), Some(u.upload_id.clone())),
+        _ => (None, None),
+    };
+    let list = uploads
+        .into_iter()
+        .map(|u| MultipartUpload {
+            key: Some(u.key),
+            upload_id: Some(u.upload_id),
+            initiated: Some(Timestamp::from(u.initiated)),
+            owner: Some(s3.owner.clone()),
+            initiator: Some(Initiator {
+                display_name: s3.owner.display_name.clone(),
+                id: s3.owner.id.clone(),
+            }),
+            storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+            ..Default::default()
+        })
+        .collect();
+    Ok(S3Response::new(ListMultipartUploadsOutput {
+        bucket: Some(input.bucket),
+        prefix: Some(prefix),
+        key_marker: input.key_marker,
+        upload_id_marker: input.upload_id_marker,
+        next_key_marker: next_key,
+        next_upload_id_marker: next_id,
+        max_uploads: Some(max_uploads as i32),
+        is_truncated: Some(truncated),
+        uploads: Some(list),
+        delimiter: input.delimiter,
+        encoding_type: input.encoding_type,
+        ..Default::default()
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_numbers() {
+        assert!(check_part_number(0).is_err());
+        assert_eq!(check_part_number(1).unwrap(), 1);
+        assert_eq!(check_part_number(10_000).unwrap(), 10_000);
+        assert!(check_part_number(10_001).is_err());
+    }
+
+    #[test]
+    fn copy_ranges() {
+        assert_eq!(copy_range(None, 10).unwrap(), (0, 10));
+        assert_eq!(copy_range(Some("bytes=2-5"), 10).unwrap(), (2, 6));
+        assert!(copy_range(Some("bytes=5-2"), 10).is_err());
+        assert!(copy_range(Some("bytes=5-10"), 10).is_err());
+        assert!(copy_range(Some("2-5"), 10).is_err());
+    }
+}

@@ -1,0 +1,399 @@
+//! Object operations: PutObject, GetObject, HeadObject, DeleteObject,
+//! DeleteObjects, CopyObject.
+
+use preflight_store::{ObjectLayout, ObjectRecord};
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
+use time::OffsetDateTime;
+
+use super::acl::canned_object_acl;
+use super::headers::{
+    HeaderInputs, metadata_map, object_headers, parse_http_date, requested_checksums, stored_checksum,
+    trailer_checksums,
+};
+use super::read::{Conditions, check_conditions, etag_of, object_stream, resolve_range};
+use super::write::{ChecksumAlgo, verify_checksums, verify_content_md5, write_blob};
+use super::{MAX_PUT_SIZE, PreflightS3};
+use crate::errors::{s3_err, store_err};
+
+/// Commits a new object version and releases the blobs it replaced.
+pub async fn commit_object(s3: &PreflightS3, record: &ObjectRecord) -> S3Result<()> {
+    match s3.meta.put_object(record).await {
+        Ok(replaced) => {
+            if let Some(old) = replaced {
+                s3.release_blobs(old.layout.blobs()).await;
+            }
+            Ok(())
+        }
+        Err(e) => {
+            // The new blob is not referenced by anything: drop it.
+            s3.release_blobs(record.layout.blobs()).await;
+            Err(store_err(e))
+        }
+    }
+}
+
+pub async fn put_object(s3: &PreflightS3, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+    let (algos, mut expected) = requested_checksums(&req.headers);
+    let trailers = req.trailing_headers.clone();
+    let input = req.input;
+    s3.bucket(&input.bucket)?;
+    if input.content_length.is_some_and(|n| n as u64 > MAX_PUT_SIZE) {
+        return Err(s3_err(S3ErrorCode::EntityTooLarge));
+    }
+    let acl = canned_object_acl(input.acl.as_ref().map(|a| a.as_str()))?;
+    let mut headers = object_headers(HeaderInputs {
+        content_type: input.content_type.as_deref(),
+        cache_control: input.cache_control.as_deref(),
+        content_disposition: input.content_disposition.as_deref(),
+        content_encoding: input.content_encoding.as_deref(),
+        content_language: input.content_language.as_deref(),
+        expires: input.expires.as_ref(),
+        metadata: input.metadata.as_ref(),
+    })?;
+    let expected_len = input.content_length.map(|n| n as u64);
+    let written = write_blob(s3.blobs.as_ref(), input.body, &algos, MAX_PUT_SIZE, expected_len).await?;
+    let verified = (|| {
+        verify_content_md5(input.content_md5.as_deref(), &written.md5)?;
+        expected.extend(trailer_checksums(trailers.and_then(|t| t.take())));
+        verify_checksums(&expected, &written)
+    })();
+    if let Err(e) = verified {
+        s3.release_blobs([written.blob.clone()]).await;
+        return Err(e);
+    }
+    headers.checksums = written.checksums.clone();
+    let record = ObjectRecord {
+        bucket: input.bucket,
+        key: input.key,
+        size: written.size,
+        etag: written.etag(),
+        last_modified: OffsetDateTime::now_utc(),
+        acl: acl.to_owned(),
+        headers,
+        layout: ObjectLayout::Single { blob: written.blob.clone() },
+    };
+    commit_object(s3, &record).await?;
+    Ok(S3Response::new(PutObjectOutput {
+        e_tag: Some(etag_of(&record.etag)),
+        checksum_crc32: written.checksum(ChecksumAlgo::Crc32).map(str::to_owned),
+        checksum_crc32c: written.checksum(ChecksumAlgo::Crc32c).map(str::to_owned),
+        checksum_crc64nvme: written.checksum(ChecksumAlgo::Crc64Nvme).map(str::to_owned),
+        checksum_sha1: written.checksum(ChecksumAlgo::Sha1).map(str::to_owned),
+        checksum_sha256: written.checksum(ChecksumAlgo::Sha256).map(str::to_owned),
+        ..Default::default()
+    }))
+}
+
+async fn load_object(s3: &PreflightS3, bucket: &str, key: &str) -> S3Result<ObjectRecord> {
+    s3.bucket(bucket)?;
+    s3.meta
+        .get_object(bucket, key)
+        .await
+        .map_err(store_err)?
+        .ok_or_else(|| s3_err(S3ErrorCode::NoSuchKey))
+}
+
+/// The byte range of a `partNumber` request.
+fn part_range(obj: &ObjectRecord, part: i32) -> S3Result<(u64, u64)> {
+    match &obj.layout {
+        ObjectLayout::Single { .. } if part == 1 => Ok((0, obj.size)),
+        ObjectLayout::Parts { parts } => {
+            let mut offset = 0;
+            for p in parts {
+                if p.number as i32 == part {
+                    return Ok((offset, offset + p.size));
+                }
+                offset += p.size;
+            }
+            Err(invalid_part_number())
+        }
+        _ => Err(invalid_part_number()),
+    }
+}
+
+fn invalid_part_number() -> S3Error {
+    let mut e = S3Error::with_message(
+        S3ErrorCode::Custom("InvalidPartNumber".into()),
+        "The requested partnumber is not satisfiable",
+    );
+    e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+    e
+}
+
+fn parts_count(obj: &ObjectRecord) -> Option<i32> {
+    match &obj.layout {
+        ObjectLayout::Parts { parts } => Some(parts.len() as i32),
+        ObjectLayout::Single { .. } => None,
+    }
+}
+
+pub async fn get_object(s3: &PreflightS3, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+    let input = req.input;
+    let obj = load_object(s3, &input.bucket, &input.key).await?;
+    check_conditions(
+        &obj,
+        &Conditions {
+            if_match: input.if_match.as_ref(),
+            if_none_match: input.if_none_match.as_ref(),
+            if_modified_since: input.if_modified_since.as_ref(),
+            if_unmodified_since: input.if_unmodified_since.as_ref(),
+        },
+    )?;
+    let (start, end, partial) = match input.part_number {
+        Some(n) => {
+            let (s, e) = part_range(&obj, n)?;
+            (s, e, parts_count(&obj).is_some())
+        }
+        None => resolve_range(input.range.as_ref(), obj.size)?,
+    };
+    let body = object_stream(s3.blobs.clone(), &obj, start, end).await?;
+    let h = &obj.headers;
+    // Full-object checksums only describe the whole object.
+    let whole = !partial;
+    let checksum = |a| if whole { stored_checksum(&obj, a) } else { None };
+    let output = GetObjectOutput {
+        body: Some(body),
+        accept_ranges: Some("bytes".to_owned()),
+        content_length: Some((end - start) as i64),
+        content_range: partial.then(|| format!("bytes {start}-{}/{}", end.saturating_sub(1), obj.size)),
+        content_type: input.response_content_type.or_else(|| h.content_type.clone()),
+        cache_control: input.response_cache_control.or_else(|| h.cache_control.clone()),
+        content_disposition: input.response_content_disposition.or_else(|| h.content_disposition.clone()),
+        content_encoding: input.response_content_encoding.or_else(|| h.content_encoding.clone()),
+        content_language: input.response_content_language.or_else(|| h.content_language.clone()),
+        expires: input
+            .response_expires
+            .or_else(|| h.expires.as_deref().and_then(parse_http_date)),
+        e_tag: Some(etag_of(&obj.etag)),
+        last_modified: Some(Timestamp::from(obj.last_modified)),
+        metadata: metadata_map(h),
+        parts_count: parts_count(&obj),
+        checksum_crc32: checksum(ChecksumAlgo::Crc32),
+        checksum_crc32c: checksum(ChecksumAlgo::Crc32c),
+        checksum_crc64nvme: checksum(ChecksumAlgo::Crc64Nvme),
+        checksum_sha1: checksum(ChecksumAlgo::Sha1),
+        checksum_sha256: checksum(ChecksumAlgo::Sha256),
+        ..Default::default()
+    };
+    let status = if partial {
+        http::StatusCode::PARTIAL_CONTENT
+    } else {
+        http::StatusCode::OK
+    };
+    Ok(S3Response::with_status(output, status))
+}
+
+pub async fn head_object(s3: &PreflightS3, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+    let input = req.input;
+    let obj = load_object(s3, &input.bucket, &input.key).await?;
+    check_conditions(
+        &obj,
+        &Conditions {
+            if_match: input.if_match.as_ref(),
+            if_none_match: input.if_none_match.as_ref(),
+            if_modified_since: input.if_modified_since.as_ref(),
+            if_unmodified_since: input.if_unmodified_since.as_ref(),
+        },
+    )?;
+    let (start, end, partial) = match input.part_number {
+        Some(n) => {
+            let (s, e) = part_range(&obj, n)?;
+            (s, e, parts_count(&obj).is_some())
+        }
+        None => resolve_range(input.range.as_ref(), obj.size)?,
+    };
+    let h = &obj.headers;
+    let checksum = |a| if partial { None } else { stored_checksum(&obj, a) };
+    let output = HeadObjectOutput {
+        accept_ranges: Some("bytes".to_owned()),
+        content_length: Some((end - start) as i64),
+        content_range: partial.then(|| format!("bytes {start}-{}/{}", end.saturating_sub(1), obj.size)),
+        content_type: input.response_content_type.or_else(|| h.content_type.clone()),
+        cache_control: input.response_cache_control.or_else(|| h.cache_control.clone()),
+        content_disposition: input.response_content_disposition.or_else(|| h.content_disposition.clone()),
+        content_encoding: input.response_content_encoding.or_else(|| h.content_encoding.clone()),
+        content_language: input.response_content_language.or_else(|| h.content_language.clone()),
+        expires: input
+            .response_expires
+            .or_else(|| h.expires.as_deref().and_then(parse_http_date)),
+        e_tag: Some(etag_of(&obj.etag)),
+        last_modified: Some(Timestamp::from(obj.last_modified)),
+        metadata: metadata_map(h),
+        parts_count: parts_count(&obj),
+        checksum_crc32: checksum(ChecksumAlgo::Crc32),
+        checksum_crc32c: checksum(ChecksumAlgo::Crc32c),
+        checksum_crc64nvme: checksum(ChecksumAlgo::Crc64Nvme),
+        checksum_sha1: checksum(ChecksumAlgo::Sha1),
+        checksum_sha256: checksum(ChecksumAlgo::Sha256),
+        ..Default::default()
+    };
+    let status = if partial {
+        http::StatusCode::PARTIAL_CONTENT
+    } else {
+        http::StatusCode::OK
+    };
+    Ok(S3Response::with_status(output, status))
+}
+
+pub async fn delete_object(
+    s3: &PreflightS3,
+    req: S3Request<DeleteObjectInput>,
+) -> S3Result<S3Response<DeleteObjectOutput>> {
+    let input = req.input;
+    s3.bucket(&input.bucket)?;
+    if let Some(old) = s3
+        .meta
+        .delete_object(&input.bucket, &input.key)
+        .await
+        .map_err(store_err)?
+    {
+        s3.release_blobs(old.layout.blobs()).await;
+    }
+    // Deleting a missing key succeeds, as in S3.
+    Ok(S3Response::with_status(DeleteObjectOutput::default(), http::StatusCode::NO_CONTENT))
+}
+
+/// S3 accepts at most 1000 keys in one DeleteObjects.
+const MAX_DELETE_KEYS: usize = 1000;
+
+pub async fn delete_objects(
+    s3: &PreflightS3,
+    req: S3Request<DeleteObjectsInput>,
+) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    let input = req.input;
+    s3.bucket(&input.bucket)?;
+    if input.delete.objects.len() > MAX_DELETE_KEYS || input.delete.objects.is_empty() {
+        return Err(s3_err(S3ErrorCode::MalformedXML));
+    }
+    let quiet = input.delete.quiet.unwrap_or(false);
+    let mut deleted = Vec::new();
+    let mut errors = Vec::new();
+    for id in input.delete.objects {
+        match s3.meta.delete_object(&input.bucket, &id.key).await {
+            Ok(old) => {
+                if let Some(old) = old {
+                    s3.release_blobs(old.layout.blobs()).await;
+                }
+                if !quiet {
+                    deleted.push(DeletedObject {
+                        key: Some(id.key),
+                        ..Default::default()
+                    });
+                }
+            }
+            Err(e) => {
+                tracing::error!(key = %id.key, error = %e, "delete failed");
+                errors.push(Error {
+                    code: Some("InternalError".to_owned()),
+                    key: Some(id.key),
+                    message: Some("We encountered an internal error. Please try again.".to_owned()),
+                    version_id: None,
+                });
+            }
+        }
+    }
+    Ok(S3Response::new(DeleteObjectsOutput {
+        deleted: Some(deleted),
+        errors: (!errors.is_empty()).then_some(errors),
+        ..Default::default()
+    }))
+}
+
+/// The source object of a copy.
+pub async fn copy_source(s3: &PreflightS3, source: &CopySource) -> S3Result<ObjectRecord> {
+    match source {
+        CopySource::Bucket { bucket, key, version_id } => {
+            if version_id.as_deref().is_some_and(|v| v != "null") {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::NoSuchVersion,
+                    "The specified version does not exist.",
+                ));
+            }
+            load_object(s3, bucket, key).await
+        }
+        _ => Err(S3Error::with_message(
+            S3ErrorCode::NotImplemented,
+            "Access points are not supported",
+        )),
+    }
+}
+
+pub async fn copy_object(s3: &PreflightS3, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+    let input = req.input;
+    s3.bucket(&input.bucket)?;
+    let src = copy_source(s3, &input.copy_source).await?;
+    check_conditions(
+        &src,
+        &Conditions {
+            if_match: input.copy_source_if_match.as_ref(),
+            if_none_match: input.copy_source_if_none_match.as_ref(),
+            if_modified_since: input.copy_source_if_modified_since.as_ref(),
+            if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
+        },
+    )
+    .map_err(|e| {
+        // A failed copy-source condition is always 412.
+        if *e.code() == S3ErrorCode::NotModified {
+            s3_err(S3ErrorCode::PreconditionFailed)
+        } else {
+            e
+        }
+    })?;
+    let replace = input
+        .metadata_directive
+        .as_ref()
+        .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+    if !replace && src.bucket == input.bucket && src.key == input.key {
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidRequest,
+            "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+        ));
+    }
+    let mut headers = if replace {
+        object_headers(HeaderInputs {
+            content_type: input.content_type.as_deref(),
+            cache_control: input.cache_control.as_deref(),
+            content_disposition: input.content_disposition.as_deref(),
+            content_encoding: input.content_encoding.as_deref(),
+            content_language: input.content_language.as_deref(),
+            expires: input.expires.as_ref(),
+            metadata: input.metadata.as_ref(),
+        })?
+    } else {
+        src.headers.clone()
+    };
+    let acl = canned_object_acl(input.acl.as_ref().map(|a| a.as_str()))?;
+    let algos: Vec<ChecksumAlgo> = src
+        .headers
+        .checksums
+        .iter()
+        .filter_map(|(n, _)| ChecksumAlgo::from_name(n))
+        .collect();
+    // Blobs are never shared between objects, so deleting one object can
+    // always delete its blobs: the copy gets its own bytes.
+    let body = object_stream(s3.blobs.clone(), &src, 0, src.size).await?;
+    let written = write_blob(s3.blobs.as_ref(), Some(body), &algos, MAX_PUT_SIZE, Some(src.size)).await?;
+    headers.checksums = written.checksums.clone();
+    // A copy of a multipart object keeps the multipart ETag only in S3's
+    // single-part copy path; a plain copy gets the MD5 of its bytes.
+    let record = ObjectRecord {
+        bucket: input.bucket,
+        key: input.key,
+        size: written.size,
+        etag: written.etag(),
+        last_modified: OffsetDateTime::now_utc(),
+        acl: acl.to_owned(),
+        headers,
+        layout: ObjectLayout::Single { blob: written.blob.clone() },
+    };
+    commit_object(s3, &record).await?;
+    Ok(S3Response::new(CopyObjectOutput {
+        copy_object_result: Some(CopyObjectResult {
+            e_tag: Some(etag_of(&record.etag)),
+            last_modified: Some(Timestamp::from(record.last_modified)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }))
+}

@@ -1,0 +1,145 @@
+//! The `preflight` command line: `preflight serve` runs the S3 server.
+
+mod credentials;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use preflight_server::{RootCredentials, Server, ServerConfig, VaryMode};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "preflight", version, about = "An S3-compatible object server with S3-exact bucket CORS")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the S3 server.
+    Serve(ServeArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CorsVary {
+    /// Exactly as Amazon S3: Vary only when a CORS rule matched.
+    Aws,
+    /// Vary on every response from a bucket with a CORS config (CDN-safe).
+    Always,
+}
+
+#[derive(Parser)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    addr: SocketAddr,
+    /// Where metadata, blobs and generated credentials live.
+    #[arg(long, default_value = "./data")]
+    data_dir: PathBuf,
+    /// The region this server reports.
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// Base domain for virtual-hosted-style requests (`bucket.DOMAIN`).
+    #[arg(long)]
+    domain: Option<String>,
+    /// Root access key (else generated once and kept in the data dir).
+    #[arg(long, env = "PREFLIGHT_ACCESS_KEY", requires = "secret_key")]
+    access_key: Option<String>,
+    /// Root secret key.
+    #[arg(long, env = "PREFLIGHT_SECRET_KEY", requires = "access_key", hide_env_values = true)]
+    secret_key: Option<String>,
+    /// Log format (filter with RUST_LOG).
+    #[arg(long, value_enum, default_value = "pretty")]
+    log_format: LogFormat,
+    /// How `Vary` is sent on responses of buckets with a CORS config.
+    #[arg(long, value_enum, default_value = "aws")]
+    cors_vary: CorsVary,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Pretty => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(args.log_format);
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
+    let (root, source) = match (args.access_key, args.secret_key) {
+        (Some(access_key), Some(secret_key)) => (
+            RootCredentials { access_key, secret_key },
+            credentials::Source::Given,
+        ),
+        _ => credentials::load_or_generate(&args.data_dir)?,
+    };
+    let config = ServerConfig {
+        addr: args.addr,
+        data_dir: args.data_dir.clone(),
+        region: args.region,
+        domain: args.domain,
+        root: root.clone(),
+        cors_vary: match args.cors_vary {
+            CorsVary::Aws => VaryMode::Aws,
+            CorsVary::Always => VaryMode::Always,
+        },
+    };
+    let server = Server::bind(config).await?;
+    let endpoint = format!("http://{}", server.local_addr());
+    println!("Preflight is serving S3 at {endpoint}");
+    println!("Data directory: {}", args.data_dir.display());
+    println!("Credentials: {}", source.describe(&args.data_dir));
+    let secret = match source {
+        credentials::Source::Given => "$PREFLIGHT_SECRET_KEY".to_owned(),
+        _ => root.secret_key.clone(),
+    };
+    println!(
+        "Try: AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} aws --endpoint-url {endpoint} s3 ls",
+        root.access_key, secret
+    );
+    server.serve(shutdown_signal()).await;
+    println!("Preflight stopped.");
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    match cli.command {
+        Command::Serve(args) => runtime.block_on(serve(args)),
+    }
+}
