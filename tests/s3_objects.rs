@@ -1,0 +1,653 @@
+//! Object operations against the real server: PutObject headers and
+//! integrity checks, GetObject ranges, conditions and overrides, HeadObject,
+//! DeleteObject(s), CopyObject.
+
+mod common;
+mod s3_util;
+
+use std::time::Duration;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::{ByteStream, DateTime};
+use aws_sdk_s3::types::{ChecksumMode, Delete, MetadataDirective, ObjectIdentifier};
+use base64::Engine;
+use common::{TestServer, bucket_name};
+use s3_util::{expect_error, md5_b64, md5_hex, pattern, sdk_err};
+
+async fn new_bucket(s3: &Client, tag: &str) -> String {
+    let bucket = bucket_name(tag);
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    bucket
+}
+
+async fn put(s3: &Client, bucket: &str, key: &str, body: &[u8]) -> String {
+    let out = s3
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from(body.to_vec()))
+        .send()
+        .await
+        .unwrap();
+    out.e_tag().unwrap().to_owned()
+}
+
+async fn presigned_get(s3: &Client, bucket: &str, key: &str) -> String {
+    let cfg = PresigningConfig::expires_in(Duration::from_secs(300)).unwrap();
+    let req = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .presigned(cfg)
+        .await
+        .unwrap();
+    req.uri().to_owned()
+}
+
+/// CRC32 (IEEE), as the `x-amz-checksum-crc32` header carries it.
+fn crc32_b64(data: &[u8]) -> String {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    base64::engine::general_purpose::STANDARD.encode((!crc).to_be_bytes())
+}
+
+#[tokio::test]
+async fn put_object_headers_and_metadata_round_trip() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = new_bucket(&s3, "hdrs").await;
+    let expires = DateTime::from_secs(1_893_456_000); // 2030-01-01T00:00:00Z
+    s3.put_object()
+        .bucket(&bucket)
+        .key("doc.json")
+        .body(ByteStream::from_static(b"{\"a\":1}"))
+        .content_type("application/json")
+        .cache_control("max-age=60")
+        .content_disposition("attachment; filename=\"doc.json\"")
+        .content_encoding("identity")
+        .expires(expires)
+        .metadata("color", "blue")
+        .metadata("Owner-Name", "Ada")
+        .send()
+        .await
+        .unwrap();
+
+    let got = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("doc.json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.content_type(), Some("application/json"));
+    assert_eq!(got.cache_control(), Some("max-age=60"));
+    assert_eq!(
+        got.content_disposition(),
+        Some("attachment; filename=\"doc.json\"")
+    );
+    assert_eq!(got.content_encoding(), Some("identity"));
+    assert_eq!(got.expires_string(), Some("Tue, 01 Jan 2030 00:00:00 GMT"));
+    let meta = got.metadata().unwrap();
+    assert_eq!(meta.get("color").map(String::as_str), Some("blue"));
+    assert_eq!(meta.get("owner-name").map(String::as_str), Some("Ada"));
+    assert_eq!(meta.len(), 2);
+    assert_eq!(got.content_length(), Some(7));
+    assert_eq!(
+        got.e_tag(),
+        Some(format!("\"{}\"", md5_hex(b"{\"a\":1}")).as_str())
+    );
+
+    let head = s3
+        .head_object()
+        .bucket(&bucket)
+        .key("doc.json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_type(), Some("application/json"));
+    assert_eq!(head.cache_control(), Some("max-age=60"));
+    assert_eq!(
+        head.content_disposition(),
+        Some("attachment; filename=\"doc.json\"")
+    );
+    assert_eq!(head.content_encoding(), Some("identity"));
+    assert_eq!(head.expires_string(), Some("Tue, 01 Jan 2030 00:00:00 GMT"));
+    assert_eq!(
+        head.metadata().unwrap().get("color").map(String::as_str),
+        Some("blue")
+    );
+    assert_eq!(head.content_length(), Some(7));
+    assert_eq!(head.e_tag(), got.e_tag());
+
+    // Raw HEAD: the headers themselves, and no body.
+    let cfg = PresigningConfig::expires_in(Duration::from_secs(300)).unwrap();
+    let url = s3
+        .head_object()
+        .bucket(&bucket)
+        .key("doc.json")
+        .presigned(cfg)
+        .await
+        .unwrap();
+    let res = server.http().head(url.uri()).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let h = res.headers();
+    assert_eq!(h["content-type"], "application/json");
+    assert_eq!(h["x-amz-meta-color"], "blue");
+    assert_eq!(h["x-amz-meta-owner-name"], "Ada");
+    assert_eq!(h["content-length"], "7");
+    assert!(!h["x-amz-request-id"].is_empty());
+}
+
+#[tokio::test]
+async fn head_and_get_of_missing_key() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = new_bucket(&s3, "missing").await;
+    assert_eq!(
+        sdk_err(s3.get_object().bucket(&bucket).key("nope").send().await),
+        (404, "NoSuchKey".into())
+    );
+    let (status, _) = sdk_err(s3.head_object().bucket(&bucket).key("nope").send().await);
+    assert_eq!(status, 404);
+    assert_eq!(
+        sdk_err(
+            s3.get_object()
+                .bucket("no-such-bucket-x")
+                .key("k")
+                .send()
+                .await
+        ),
+        (404, "NoSuchBucket".into())
+    );
+}
+
+#[tokio::test]
+async fn content_md5_is_verified() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = new_bucket(&s3, "md5").await;
+    let body = b"checked body";
+    s3.put_object()
+        .bucket(&bucket)
+        .key("ok")
+        .content_md5(md5_b64(body))
+        .body(ByteStream::from_static(body))
+        .send()
+        .await
+        .unwrap();
+    let wrong = s3
+        .put_object()
+        .bucket(&bucket)
+        .key("bad")
+        .content_md5(md5_b64(b"other body"))
+        .body(ByteStream::from_static(body))
+        .send()
+        .await;
+    assert_eq!(sdk_err(wrong), (400, "BadDigest".into()));
+    let not_md5 = s3
+        .put_object()
+        .bucket(&bucket)
+        .key("bad")
+        .content_md5("bm90IGFuIG1kNQ==")
+        .body(ByteStream::from_static(body))
+        .send()
+        .await;
+    assert_eq!(sdk_err(not_md5), (400, "InvalidDigest".into()));
+    // Nothing was stored under the rejected key.
+    let (status, _) = sdk_err(s3.head_object().bucket(&bucket).key("bad").send().await);
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn flexible_checksums_are_verified() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = new_bucket(&s3, "cksum").await;
+    let body = pattern(100_000, 3);
+    // The SDK default: aws-chunked body with a CRC32 trailer.
+    let out = s3
+        .put_object()
+        .bucket(&bucket)
+        .key("trailer")
+        .body(ByteStream::from(body.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.checksum_crc32(), Some(crc32_b64(&body).as_str()));
+    let head = s3
+        .head_object()
+        .bucket(&bucket)
+        .key("trailer")
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.checksum_crc32(), Some(crc32_b64(&body).as_str()));
+    assert_eq!(head.content_length(), Some(100_000));
+    // aws-chunked is not the object's Content-Encoding.
+    assert_eq!(head.content_encoding(), None);
+    let got = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("trailer")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        body.as_slice()
+    );
+
+    // A correct value in a header.
+    s3.put_object()
+        .bucket(&bucket)
+        .key("header")
+        .checksum_crc32(crc32_b64(b"hello world"))
+        .body(ByteStream::from_static(b"hello world"))
+        .send()
+        .await
+        .unwrap();
+    // A wrong one.
+    let wrong = s3
+        .put_object()
+        .bucket(&bucket)
+        .key("wrong")
+        .checksum_crc32("AAAAAA==")
+        .body(ByteStream::from_static(b"hello world"))
+        .send()
+        .await;
+    assert_eq!(sdk_err(wrong), (400, "BadDigest".into()));
+    let (status, _) = sdk_err(s3.head_object().bucket(&bucket).key("wrong").send().await);
+    assert_eq!(status, 404);
+
+    // A wrong header on a raw presigned PUT.
+    let cfg = PresigningConfig::expires_in(Duration::from_secs(300)).unwrap();
+    let url = s3
+        .put_object()
+        .bucket(&bucket)
+        .key("raw")
+        .presigned(cfg)
+        .await
+        .unwrap();
+    let res = server
+        .http()
+        .put(url.uri())
+        .header("x-amz-checksum-crc32", "AAAAAA==")
+        .body("hello world")
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, 400, "BadDigest").await;
+}
+
+#[tokio::test]
+async fn get_object_ranges() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = new_bucket(&s3, "range").await;
+    put(&s3, &bucket, "digits", b"0123456789").await;
+    let url = presigned_get(&s3, &bucket, "digits").await;
+    let http = server.http();
+    for (range, body, content_range) in [
+        ("bytes=2-4", "234", "bytes 2-4/10"),
+        ("bytes=-5", "56789", "bytes 5-9/10"),
+        ("bytes=5-", "56789", "bytes 5-9/10"),
+        ("bytes=8-100", "89", "bytes 8-9/10"),
+        ("bytes=0-0", "0", "bytes 0-0/10"),
+    ] {
+        let res = http.get(&url).header("range", range).send().await.unwrap();
+        assert_eq!(res.status(), 206, "{range}");
+        assert_eq!(res.headers()["content-range"], content_range, "{range}");
+        assert_eq!(
+            res.headers()["content-length"],
+            body.len().to_string().as_str(),
+            "{range}"
+        );
+        assert_eq!(res.text().await.unwrap(), body, "{range}");
+    }
+    let res = http
+        .get(&url)
+        .header("range", "bytes=10-")
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, 416, "InvalidRange").await;
+
+    // The SDK sees the same.
+    let got = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("digits")
+        .range("bytes=-3")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.content_range(), Some("bytes 7-9/10"));
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"789"
+    );
+    let bad = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("digits")
+        .range("bytes=20-30")
+        .send()
+        .await;
+    assert_eq!(sdk_err(bad), (416, "InvalidRange".into()));
+}
+
+#[tokio::test]
+async fn conditional_get_and_head() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = new_bucket(&s3, "cond").await;
+    let etag = put(&s3, &bucket, "k", b"conditional").await;
+    let head = s3
+        .head_object()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    let modified = head.last_modified().unwrap().secs();
+    let before = DateTime::from_secs(modified - 3600);
+    let after = DateTime::from_secs(modified + 3600);
+    let get = || s3.get_object().bucket(&bucket).key("k");
+
+    // Passing conditions.
+    get().if_match(&etag).send().await.unwrap();
+    get().if_match("*").send().await.unwrap();
+    get().if_none_match("\"0000\"").send().await.unwrap();
+    get().if_modified_since(before).send().await.unwrap();
+    get().if_unmodified_since(after).send().await.unwrap();
+
+    // Failing ones.
+    assert_eq!(
+        sdk_err(get().if_match("\"0000\"").send().await),
+        (412, "PreconditionFailed".into())
+    );
+    assert_eq!(
+        sdk_err(get().if_unmodified_since(before).send().await),
+        (412, "PreconditionFailed".into())
+    );
+    assert_eq!(sdk_err(get().if_none_match(&etag).send().await).0, 304);
+    assert_eq!(sdk_err(get().if_modified_since(after).send().await).0, 304);
+    let head = || s3.head_object().bucket(&bucket).key("k");
+    assert_eq!(sdk_err(head().if_match("\"0000\"").send().await).0, 412);
+    assert_eq!(sdk_err(head().if_none_match(&etag).send().await).0, 304);
+
+    // Raw: 304 has no body and keeps the ETag; 412 is an XML error.
+    let url = presigned_get(&s3, &bucket, "k").await;
+    let res = server
+        .http()
+        .get(&url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 304);
+    assert!(res.bytes().await.unwrap().is_empty());
+    let res = server
+        .http()
+        .get(&url)
+        .header("if-match", "\"0000\"")
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, 412, "PreconditionFailed").await;
+}
+
+#[tokio::test]
+async fn response_header_overrides() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = new_bucket(&s3, "override").await;
+    s3.put_object()
+        .bucket(&bucket)
+        .key("file.bin")
+        .content_type("application/octet-stream")
+        .body(ByteStream::from_static(b"data"))
+        .send()
+        .await
+        .unwrap();
+    let got = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("file.bin")
+        .response_content_type("text/plain")
+        .response_content_disposition("attachment; filename=\"x.txt\"")
+        .response_cache_control("no-store")
+        .response_content_language("de")
+        .response_content_encoding("identity")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.content_type(), Some("text/plain"));
+    assert_eq!(
+        got.content_disposition(),
+        Some("attachment; filename=\"x.txt\"")
+    );
+    assert_eq!(got.cache_control(), Some("no-store"));
+    assert_eq!(got.content_language(), Some("de"));
+    assert_eq!(got.content_encoding(), Some("identity"));
+
+    // Through a presigned URL, the overrides are part of the signed query.
+    let cfg = PresigningConfig::expires_in(Duration::from_secs(300)).unwrap();
+    let url = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("file.bin")
+        .response_content_type("image/png")
+        .presigned(cfg)
+        .await
+        .unwrap();
+    let res = server.http().get(url.uri()).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "image/png");
+    // The stored type is unchanged.
+    let head = s3
+        .head_object()
+        .bucket(&bucket)
+        .key("file.bin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_type(), Some("application/octet-stream"));
+}
+
+#[tokio::test]
+async fn delete_object_and_delete_objects() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = new_bucket(&s3, "delete").await;
+    put(&s3, &bucket, "one", b"1").await;
+    let out = s3.delete_object().bucket(&bucket).key("one").send().await;
+    assert!(out.is_ok());
+    // Deleting a missing key still answers 204.
+    let cfg = PresigningConfig::expires_in(Duration::from_secs(300)).unwrap();
+    let url = s3
+        .delete_object()
+        .bucket(&bucket)
+        .key("one")
+        .presigned(cfg)
+        .await
+        .unwrap();
+    let res = server.http().delete(url.uri()).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(
+        sdk_err(
+            s3.delete_object()
+                .bucket("no-such-bucket-y")
+                .key("k")
+                .send()
+                .await
+        ),
+        (404, "NoSuchBucket".into())
+    );
+
+    for k in ["a", "b", "c", "d"] {
+        put(&s3, &bucket, k, k.as_bytes()).await;
+    }
+    let ids = |keys: &[&str]| {
+        keys.iter()
+            .map(|k| ObjectIdentifier::builder().key(*k).build().unwrap())
+            .collect::<Vec<_>>()
+    };
+    // Verbose: every key, including the missing one, is reported deleted.
+    let delete = Delete::builder()
+        .set_objects(Some(ids(&["a", "b", "missing"])))
+        .build()
+        .unwrap();
+    let out = s3
+        .delete_objects()
+        .bucket(&bucket)
+        .delete(delete)
+        .send()
+        .await
+        .unwrap();
+    let mut deleted: Vec<&str> = out.deleted().iter().filter_map(|d| d.key()).collect();
+    deleted.sort();
+    assert_eq!(deleted, ["a", "b", "missing"]);
+    assert!(out.errors().is_empty());
+    // Quiet: nothing reported on success.
+    let delete = Delete::builder()
+        .set_objects(Some(ids(&["c"])))
+        .quiet(true)
+        .build()
+        .unwrap();
+    let out = s3
+        .delete_objects()
+        .bucket(&bucket)
+        .delete(delete)
+        .send()
+        .await
+        .unwrap();
+    assert!(out.deleted().is_empty());
+    assert!(out.errors().is_empty());
+    let list = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    let keys: Vec<&str> = list.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, ["d"]);
+}
+
+#[tokio::test]
+async fn copy_object_metadata_directives() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = new_bucket(&s3, "copy").await;
+    let other = new_bucket(&s3, "copy-dst").await;
+    s3.put_object()
+        .bucket(&bucket)
+        .key("src")
+        .content_type("text/plain")
+        .metadata("origin", "source")
+        .body(ByteStream::from_static(b"copy me"))
+        .send()
+        .await
+        .unwrap();
+
+    // COPY (the default): bytes and metadata come along.
+    let out = s3
+        .copy_object()
+        .bucket(&other)
+        .key("dst")
+        .copy_source(format!("{bucket}/src"))
+        .send()
+        .await
+        .unwrap();
+    let etag = format!("\"{}\"", md5_hex(b"copy me"));
+    assert_eq!(
+        out.copy_object_result().unwrap().e_tag(),
+        Some(etag.as_str())
+    );
+    let got = s3
+        .get_object()
+        .bucket(&other)
+        .key("dst")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.content_type(), Some("text/plain"));
+    assert_eq!(
+        got.metadata().unwrap().get("origin").map(String::as_str),
+        Some("source")
+    );
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"copy me"
+    );
+
+    // REPLACE: the request's headers replace the source's.
+    s3.copy_object()
+        .bucket(&bucket)
+        .key("replaced")
+        .copy_source(format!("{bucket}/src"))
+        .metadata_directive(MetadataDirective::Replace)
+        .content_type("application/x-new")
+        .metadata("fresh", "yes")
+        .send()
+        .await
+        .unwrap();
+    let head = s3
+        .head_object()
+        .bucket(&bucket)
+        .key("replaced")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_type(), Some("application/x-new"));
+    let meta = head.metadata().unwrap();
+    assert_eq!(meta.get("fresh").map(String::as_str), Some("yes"));
+    assert!(!meta.contains_key("origin"));
+
+    // Onto itself: only with REPLACE.
+    let same = s3
+        .copy_object()
+        .bucket(&bucket)
+        .key("src")
+        .copy_source(format!("{bucket}/src"))
+        .send()
+        .await;
+    assert_eq!(sdk_err(same), (400, "InvalidRequest".into()));
+    s3.copy_object()
+        .bucket(&bucket)
+        .key("src")
+        .copy_source(format!("{bucket}/src"))
+        .metadata_directive(MetadataDirective::Replace)
+        .metadata("origin", "rewritten")
+        .send()
+        .await
+        .unwrap();
+    let head = s3
+        .head_object()
+        .bucket(&bucket)
+        .key("src")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.metadata().unwrap().get("origin").map(String::as_str),
+        Some("rewritten")
+    );
+    assert_eq!(head.content_length(), Some(7));
+
+    // A missing source.
+    let missing = s3
+        .copy_object()
+        .bucket(&bucket)
+        .key("x")
+        .copy_source(format!("{bucket}/nope"))
+        .send()
+        .await;
+    assert_eq!(sdk_err(missing), (404, "NoSuchKey".into()));
+}
