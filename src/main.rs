@@ -11,7 +11,11 @@ use preflight_server::{RootCredentials, Server, ServerConfig, VaryMode};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "preflight", version, about = "An S3-compatible object server with S3-exact bucket CORS")]
+#[command(
+    name = "preflight",
+    version,
+    about = "An S3-compatible object server with S3-exact bucket CORS"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -55,11 +59,19 @@ struct ServeArgs {
     #[arg(long, env = "PREFLIGHT_ACCESS_KEY", requires = "secret_key")]
     access_key: Option<String>,
     /// Root secret key.
-    #[arg(long, env = "PREFLIGHT_SECRET_KEY", requires = "access_key", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "PREFLIGHT_SECRET_KEY",
+        requires = "access_key",
+        hide_env_values = true
+    )]
     secret_key: Option<String>,
     /// Log format (filter with RUST_LOG).
     #[arg(long, value_enum, default_value = "pretty")]
     log_format: LogFormat,
+    /// Separate listener for `/health` and other admin endpoints.
+    #[arg(long)]
+    admin_addr: Option<SocketAddr>,
     /// How `Vary` is sent on responses of buckets with a CORS config.
     #[arg(long, value_enum, default_value = "aws")]
     cors_vary: CorsVary,
@@ -67,7 +79,9 @@ struct ServeArgs {
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Pretty => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -102,7 +116,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
     let (root, source) = match (args.access_key, args.secret_key) {
         (Some(access_key), Some(secret_key)) => (
-            RootCredentials { access_key, secret_key },
+            RootCredentials {
+                access_key,
+                secret_key,
+            },
             credentials::Source::Given,
         ),
         _ => credentials::load_or_generate(&args.data_dir)?,
@@ -113,6 +130,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         region: args.region,
         domain: args.domain,
         root: root.clone(),
+        admin_addr: args.admin_addr,
         cors_vary: match args.cors_vary {
             CorsVary::Aws => VaryMode::Aws,
             CorsVary::Always => VaryMode::Always,
@@ -121,6 +139,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let server = Server::bind(config).await?;
     let endpoint = format!("http://{}", server.local_addr());
     println!("Preflight is serving S3 at {endpoint}");
+    if let Some(admin) = server.admin_addr() {
+        println!("Admin endpoint at http://{admin} (/health)");
+    }
     println!("Data directory: {}", args.data_dir.display());
     println!("Credentials: {}", source.describe(&args.data_dir));
     let secret = match source {

@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 
 use crate::RootCredentials;
 use crate::access::AclAccess;
+use crate::admin::{self, AdminContext};
 use crate::auth::KeyAuth;
 use crate::buckets::BucketCache;
 use crate::front::{Front, VaryMode};
@@ -42,6 +43,8 @@ pub struct ServerConfig {
     pub domain: Option<String>,
     pub root: RootCredentials,
     pub cors_vary: VaryMode,
+    /// Where to serve `/health` (and the other admin endpoints), if at all.
+    pub admin_addr: Option<SocketAddr>,
 }
 
 #[derive(Debug, Error)]
@@ -49,7 +52,10 @@ pub enum ServerError {
     #[error("storage: {0}")]
     Store(#[from] StoreError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("invalid configuration: {0}")]
     Config(String),
 }
@@ -58,6 +64,7 @@ pub enum ServerError {
 pub struct Server {
     listener: TcpListener,
     front: Arc<Front>,
+    admin: Option<(TcpListener, Arc<AdminContext>)>,
 }
 
 impl Server {
@@ -71,16 +78,33 @@ impl Server {
         let buckets = Arc::new(BucketCache::load(meta.as_ref()).await?);
 
         let host = PreflightHost::new(config.domain.clone());
-        let s3 = PreflightS3::new(meta.clone(), blobs, buckets.clone(), config.region.clone(), &config.root);
+        let s3 = PreflightS3::new(
+            meta.clone(),
+            blobs,
+            buckets.clone(),
+            config.region.clone(),
+            &config.root,
+        );
         let mut builder = S3ServiceBuilder::new(s3);
         builder.set_host(host.clone());
         builder.set_auth(KeyAuth::new(config.root.clone()));
-        builder.set_access(AclAccess::new(meta.clone(), buckets.clone(), config.root.access_key.clone()));
-        builder.set_route(CorsRoute::new(meta, buckets.clone(), host.clone(), config.root.access_key.clone()));
+        builder.set_access(AclAccess::new(
+            meta.clone(),
+            buckets.clone(),
+            config.root.access_key.clone(),
+        ));
+        builder.set_route(CorsRoute::new(
+            meta,
+            buckets.clone(),
+            host.clone(),
+            config.root.access_key.clone(),
+        ));
         let mut s3_config = s3s::config::S3Config::default();
         s3_config.xml_max_body_size = XML_MAX_BODY;
         s3_config.post_object_max_file_size = 64 * 1024 * 1024;
-        builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(s3_config))));
+        builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
+            s3_config,
+        ))));
         let front = Arc::new(Front {
             s3: builder.build(),
             buckets,
@@ -88,14 +112,34 @@ impl Server {
             vary: config.cors_vary,
         });
 
-        let listener = TcpListener::bind(config.addr)
-            .await
-            .map_err(|source| ServerError::Bind { addr: config.addr, source })?;
-        Ok(Server { listener, front })
+        let listener =
+            TcpListener::bind(config.addr)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: config.addr,
+                    source,
+                })?;
+        let admin = match config.admin_addr {
+            Some(addr) => {
+                let l = TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServerError::Bind { addr, source })?;
+                Some((l, Arc::new(AdminContext {})))
+            }
+            None => None,
+        };
+        Ok(Server { listener, front, admin })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    /// The admin listener's address, when one was configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.
@@ -108,6 +152,7 @@ impl Server {
             .max_buf_size(MAX_HEAD_BYTES);
         builder.http2().max_header_list_size(MAX_HEAD_BYTES as u32);
         let graceful = GracefulShutdown::new();
+        let admin_task = self.admin.map(|(listener, ctx)| tokio::spawn(serve_admin(listener, ctx)));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -142,9 +187,33 @@ impl Server {
             }
         }
         drop(self.listener);
+        if let Some(task) = admin_task {
+            task.abort();
+        }
         tracing::info!("shutting down: waiting for in-flight requests");
-        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+            .await
+            .is_err()
+        {
             tracing::warn!("shutdown grace period over; closing remaining connections");
         }
+    }
+}
+
+/// The admin accept loop: small, plain HTTP/1.1, no graceful drain needed.
+async fn serve_admin(listener: TcpListener, ctx: Arc<AdminContext>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| admin::handle(ctx.clone(), req));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
     }
 }

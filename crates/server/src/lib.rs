@@ -11,6 +11,7 @@
 //! ```
 
 mod access;
+mod admin;
 mod auth;
 mod buckets;
 mod cors_layer;

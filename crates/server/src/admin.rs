@@ -1,0 +1,34 @@
+//! The admin listener, separate from the S3 port so that bucket names such
+//! as `metrics` or `health` stay usable there: `/health` for load balancers
+//! (more endpoints plug in here: metrics, key management).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+
+/// What the admin endpoints can reach.
+pub struct AdminContext {}
+
+pub type AdminResponse = Response<Full<Bytes>>;
+
+fn text(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> AdminResponse {
+    let mut res = Response::new(Full::new(body.into()));
+    *res.status_mut() = status;
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
+    res
+}
+
+/// Routes one admin request.
+pub async fn handle<B>(_ctx: Arc<AdminContext>, req: Request<B>) -> Result<AdminResponse, Infallible> {
+    let res = match (req.method(), req.uri().path()) {
+        (&Method::GET | &Method::HEAD, "/health") => {
+            text(StatusCode::OK, "application/json", "{\"status\":\"ok\"}\n")
+        }
+        _ => text(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
+    };
+    Ok(res)
+}
