@@ -195,16 +195,23 @@ pub async fn complete_multipart_upload(
         .await
         .map_err(store_err)?;
 
+    // The order is a property of the whole list: check it before looking at
+    // any part, so that a misordered list is InvalidPartOrder, not an error
+    // about whichever part happens to come first (MinIO checks it first too).
+    let numbers = requested
+        .iter()
+        .map(|p| {
+            let n = p.part_number.ok_or_else(|| s3_err(S3ErrorCode::InvalidPart))?;
+            u32::try_from(n).map_err(|_| s3_err(S3ErrorCode::InvalidPart))
+        })
+        .collect::<S3Result<Vec<u32>>>()?;
+    if numbers.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(s3_err(S3ErrorCode::InvalidPartOrder));
+    }
+
     let mut manifest = Vec::with_capacity(requested.len());
     let mut md5s = Md5::new();
-    let mut previous = 0u32;
-    for (i, p) in requested.iter().enumerate() {
-        let number = p.part_number.ok_or_else(|| s3_err(S3ErrorCode::InvalidPart))?;
-        let number = u32::try_from(number).map_err(|_| s3_err(S3ErrorCode::InvalidPart))?;
-        if number <= previous {
-            return Err(s3_err(S3ErrorCode::InvalidPartOrder));
-        }
-        previous = number;
+    for (i, (p, &number)) in requested.iter().zip(&numbers).enumerate() {
         let part = stored
             .iter()
             .find(|s| s.number == number)

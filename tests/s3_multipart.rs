@@ -1,0 +1,500 @@
+//! Multipart uploads against the real server: the whole life cycle, part
+//! copies, listing, the multipart ETag, and the errors of CompleteMultipartUpload.
+
+mod common;
+mod s3_util;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use common::{TestServer, bucket_name};
+use md5::{Digest, Md5};
+use s3_util::{pattern, sdk_err};
+
+const MIB: usize = 1024 * 1024;
+
+async fn new_bucket(s3: &Client, tag: &str) -> String {
+    let bucket = bucket_name(tag);
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    bucket
+}
+
+async fn create_upload(s3: &Client, bucket: &str, key: &str) -> String {
+    let out = s3
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    out.upload_id().unwrap().to_owned()
+}
+
+async fn upload_part(
+    s3: &Client,
+    bucket: &str,
+    key: &str,
+    upload: &str,
+    n: i32,
+    body: &[u8],
+) -> String {
+    let out = s3
+        .upload_part()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(upload)
+        .part_number(n)
+        .body(ByteStream::from(body.to_vec()))
+        .send()
+        .await
+        .unwrap();
+    out.e_tag().unwrap().to_owned()
+}
+
+fn completed(parts: &[(i32, &str)]) -> CompletedMultipartUpload {
+    CompletedMultipartUpload::builder()
+        .set_parts(Some(
+            parts
+                .iter()
+                .map(|(n, etag)| {
+                    CompletedPart::builder()
+                        .part_number(*n)
+                        .e_tag(*etag)
+                        .build()
+                })
+                .collect(),
+        ))
+        .build()
+}
+
+/// The multipart ETag: MD5 of the binary part MD5s, then `-N`.
+fn multipart_etag(parts: &[&[u8]]) -> String {
+    let mut all = Md5::new();
+    for p in parts {
+        all.update(Md5::digest(p));
+    }
+    format!("\"{}-{}\"", hex::encode(all.finalize()), parts.len())
+}
+
+#[tokio::test]
+async fn multipart_life_cycle() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = new_bucket(&s3, "mpu").await;
+    let key = "big/object.bin";
+
+    // The source of the part copy.
+    let source = pattern(6 * MIB, 9);
+    s3.put_object()
+        .bucket(&bucket)
+        .key("source")
+        .body(ByteStream::from(source.clone()))
+        .send()
+        .await
+        .unwrap();
+
+    let created = s3
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key(key)
+        .content_type("application/x-big")
+        .metadata("kind", "multipart")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.bucket(), Some(bucket.as_str()));
+    assert_eq!(created.key(), Some(key));
+    let upload = created.upload_id().unwrap().to_owned();
+
+    let part1 = pattern(5 * MIB, 1);
+    let part3 = pattern(1000, 3);
+    let etag1 = upload_part(&s3, &bucket, key, &upload, 1, &part1).await;
+    assert_eq!(etag1, format!("\"{}\"", s3_util::md5_hex(&part1)));
+    // Part 2: 5 MiB copied out of the middle of `source`.
+    let (first, last) = (100usize, 100 + 5 * MIB - 1);
+    let copied = s3
+        .upload_part_copy()
+        .bucket(&bucket)
+        .key(key)
+        .upload_id(&upload)
+        .part_number(2)
+        .copy_source(format!("{bucket}/source"))
+        .copy_source_range(format!("bytes={first}-{last}"))
+        .send()
+        .await
+        .unwrap();
+    let part2 = &source[first..=last];
+    let etag2 = copied
+        .copy_part_result()
+        .unwrap()
+        .e_tag()
+        .unwrap()
+        .to_owned();
+    assert_eq!(etag2, format!("\"{}\"", s3_util::md5_hex(part2)));
+    let etag3 = upload_part(&s3, &bucket, key, &upload, 3, &part3).await;
+
+    // ListMultipartUploads shows the upload.
+    let uploads = s3
+        .list_multipart_uploads()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let ids: Vec<(&str, &str)> = uploads
+        .uploads()
+        .iter()
+        .map(|u| (u.key().unwrap(), u.upload_id().unwrap()))
+        .collect();
+    assert_eq!(ids, [(key, upload.as_str())]);
+
+    // ListParts, two at a time.
+    let page1 = s3
+        .list_parts()
+        .bucket(&bucket)
+        .key(key)
+        .upload_id(&upload)
+        .max_parts(2)
+        .send()
+        .await
+        .unwrap();
+    let got: Vec<(i32, i64)> = page1
+        .parts()
+        .iter()
+        .map(|p| (p.part_number().unwrap(), p.size().unwrap()))
+        .collect();
+    assert_eq!(got, [(1, 5 * MIB as i64), (2, 5 * MIB as i64)]);
+    assert_eq!(page1.is_truncated(), Some(true));
+    assert_eq!(page1.next_part_number_marker(), Some("2"));
+    assert_eq!(page1.parts()[0].e_tag(), Some(etag1.as_str()));
+    let page2 = s3
+        .list_parts()
+        .bucket(&bucket)
+        .key(key)
+        .upload_id(&upload)
+        .max_parts(2)
+        .part_number_marker("2")
+        .send()
+        .await
+        .unwrap();
+    let got: Vec<(i32, i64)> = page2
+        .parts()
+        .iter()
+        .map(|p| (p.part_number().unwrap(), p.size().unwrap()))
+        .collect();
+    assert_eq!(got, [(3, 1000)]);
+    assert_eq!(page2.is_truncated(), Some(false));
+    assert_eq!(page2.parts()[0].e_tag(), Some(etag3.as_str()));
+
+    let done = s3
+        .complete_multipart_upload()
+        .bucket(&bucket)
+        .key(key)
+        .upload_id(&upload)
+        .multipart_upload(completed(&[(1, &etag1), (2, &etag2), (3, &etag3)]))
+        .send()
+        .await
+        .unwrap();
+    let expected_etag = multipart_etag(&[&part1, part2, &part3]);
+    assert_eq!(done.e_tag(), Some(expected_etag.as_str()));
+    let etag = done.e_tag().unwrap();
+    assert!(etag.len() == 2 + 32 + 2 && etag.ends_with("-3\""), "{etag}");
+
+    let mut whole = part1.clone();
+    whole.extend_from_slice(part2);
+    whole.extend_from_slice(&part3);
+    let got = s3
+        .get_object()
+        .bucket(&bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.e_tag(), Some(expected_etag.as_str()));
+    assert_eq!(got.content_type(), Some("application/x-big"));
+    assert_eq!(
+        got.metadata().unwrap().get("kind").map(String::as_str),
+        Some("multipart")
+    );
+    assert_eq!(got.content_length(), Some(whole.len() as i64));
+    let body = got.body.collect().await.unwrap().into_bytes();
+    assert!(
+        body.as_ref() == whole.as_slice(),
+        "the object is not the concatenated parts"
+    );
+
+    // Ranges across both part boundaries.
+    for (start, end) in [
+        (5 * MIB - 10, 5 * MIB + 9),
+        (10 * MIB - 5, 10 * MIB + 4),
+        (0, whole.len() - 1),
+    ] {
+        let got = s3
+            .get_object()
+            .bucket(&bucket)
+            .key(key)
+            .range(format!("bytes={start}-{end}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            got.content_range(),
+            Some(format!("bytes {start}-{end}/{}", whole.len()).as_str())
+        );
+        let body = got.body.collect().await.unwrap().into_bytes();
+        assert!(body.as_ref() == &whole[start..=end], "range {start}-{end}");
+    }
+    let head = s3
+        .head_object()
+        .bucket(&bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.parts_count(), Some(3));
+
+    // The upload is gone.
+    let uploads = s3
+        .list_multipart_uploads()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert!(uploads.uploads().is_empty());
+    let gone = s3
+        .list_parts()
+        .bucket(&bucket)
+        .key(key)
+        .upload_id(&upload)
+        .send()
+        .await;
+    assert_eq!(sdk_err(gone), (404, "NoSuchUpload".into()));
+}
+
+#[tokio::test]
+async fn complete_rejects_bad_part_lists() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = new_bucket(&s3, "mpu-err").await;
+    let upload = create_upload(&s3, &bucket, "k").await;
+    let part1 = pattern(5 * MIB, 4);
+    let etag1 = upload_part(&s3, &bucket, "k", &upload, 1, &part1).await;
+    let etag2 = upload_part(&s3, &bucket, "k", &upload, 2, b"tail").await;
+    let complete = |parts: CompletedMultipartUpload| {
+        s3.complete_multipart_upload()
+            .bucket(&bucket)
+            .key("k")
+            .upload_id(&upload)
+            .multipart_upload(parts)
+            .send()
+    };
+
+    let wrong_etag = complete(completed(&[
+        (1, &etag1),
+        (2, "\"00000000000000000000000000000000\""),
+    ]))
+    .await;
+    assert_eq!(sdk_err(wrong_etag), (400, "InvalidPart".into()));
+    let missing_part = complete(completed(&[(1, &etag1), (3, &etag2)])).await;
+    assert_eq!(sdk_err(missing_part), (400, "InvalidPart".into()));
+    let out_of_order = complete(completed(&[(2, &etag2), (1, &etag1)])).await;
+    assert_eq!(sdk_err(out_of_order), (400, "InvalidPartOrder".into()));
+    let repeated = complete(completed(&[(1, &etag1), (1, &etag1)])).await;
+    assert_eq!(sdk_err(repeated), (400, "InvalidPartOrder".into()));
+
+    // The failures left the upload intact: it still completes.
+    let done = complete(completed(&[(1, &etag1), (2, &etag2)]))
+        .await
+        .unwrap();
+    assert_eq!(
+        done.e_tag(),
+        Some(multipart_etag(&[&part1, b"tail"]).as_str())
+    );
+    let head = s3
+        .head_object()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_length(), Some(5 * MIB as i64 + 4));
+}
+
+#[tokio::test]
+async fn parts_other_than_the_last_must_be_5_mib() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = new_bucket(&s3, "mpu-small").await;
+    let upload = create_upload(&s3, &bucket, "k").await;
+    let etag1 = upload_part(&s3, &bucket, "k", &upload, 1, b"a").await;
+    let etag2 = upload_part(&s3, &bucket, "k", &upload, 2, b"b").await;
+    let small = s3
+        .complete_multipart_upload()
+        .bucket(&bucket)
+        .key("k")
+        .upload_id(&upload)
+        .multipart_upload(completed(&[(1, &etag1), (2, &etag2)]))
+        .send()
+        .await;
+    assert_eq!(sdk_err(small), (400, "EntityTooSmall".into()));
+    // A single small part is a valid (last) part.
+    let done = s3
+        .complete_multipart_upload()
+        .bucket(&bucket)
+        .key("k")
+        .upload_id(&upload)
+        .multipart_upload(completed(&[(1, &etag1)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.e_tag(), Some(multipart_etag(&[b"a"]).as_str()));
+    let got = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"a"
+    );
+}
+
+#[tokio::test]
+async fn abort_and_unknown_uploads() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = new_bucket(&s3, "mpu-abort").await;
+    let upload = create_upload(&s3, &bucket, "k").await;
+    upload_part(&s3, &bucket, "k", &upload, 1, b"part").await;
+    s3.abort_multipart_upload()
+        .bucket(&bucket)
+        .key("k")
+        .upload_id(&upload)
+        .send()
+        .await
+        .unwrap();
+    let parts = s3
+        .list_parts()
+        .bucket(&bucket)
+        .key("k")
+        .upload_id(&upload)
+        .send()
+        .await;
+    assert_eq!(sdk_err(parts), (404, "NoSuchUpload".into()));
+    let again = s3
+        .abort_multipart_upload()
+        .bucket(&bucket)
+        .key("k")
+        .upload_id(&upload)
+        .send()
+        .await;
+    assert_eq!(sdk_err(again), (404, "NoSuchUpload".into()));
+    let part = s3
+        .upload_part()
+        .bucket(&bucket)
+        .key("k")
+        .upload_id("not-an-upload")
+        .part_number(1)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await;
+    assert_eq!(sdk_err(part), (404, "NoSuchUpload".into()));
+    let uploads = s3
+        .list_multipart_uploads()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert!(uploads.uploads().is_empty());
+    // Nothing was created.
+    let (status, _) = sdk_err(s3.head_object().bucket(&bucket).key("k").send().await);
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn part_numbers_are_limited_to_10000() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = new_bucket(&s3, "mpu-num").await;
+    let upload = create_upload(&s3, &bucket, "k").await;
+    for n in [10_001, 0] {
+        let res = s3
+            .upload_part()
+            .bucket(&bucket)
+            .key("k")
+            .upload_id(&upload)
+            .part_number(n)
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await;
+        assert_eq!(sdk_err(res), (400, "InvalidArgument".into()), "part {n}");
+    }
+    upload_part(&s3, &bucket, "k", &upload, 10_000, b"last").await;
+    let parts = s3
+        .list_parts()
+        .bucket(&bucket)
+        .key("k")
+        .upload_id(&upload)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(parts.parts()[0].part_number(), Some(10_000));
+}
+
+#[tokio::test]
+async fn list_multipart_uploads_paging() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = new_bucket(&s3, "mpu-list").await;
+    let mut expected = Vec::new();
+    for key in ["a/1", "a/2", "b/1"] {
+        expected.push((key.to_owned(), create_upload(&s3, &bucket, key).await));
+    }
+    let all = s3
+        .list_multipart_uploads()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let got: Vec<(String, String)> = all
+        .uploads()
+        .iter()
+        .map(|u| {
+            (
+                u.key().unwrap().to_owned(),
+                u.upload_id().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+    let prefixed = s3
+        .list_multipart_uploads()
+        .bucket(&bucket)
+        .prefix("a/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(prefixed.uploads().len(), 2);
+    let page = s3
+        .list_multipart_uploads()
+        .bucket(&bucket)
+        .max_uploads(2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.uploads().len(), 2);
+    assert_eq!(page.is_truncated(), Some(true));
+    assert_eq!(page.next_key_marker(), Some("a/2"));
+    let rest = s3
+        .list_multipart_uploads()
+        .bucket(&bucket)
+        .key_marker("a/2")
+        .set_upload_id_marker(page.next_upload_id_marker().map(str::to_owned))
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<&str> = rest.uploads().iter().filter_map(|u| u.key()).collect();
+    assert_eq!(keys, ["b/1"]);
+    assert_eq!(rest.is_truncated(), Some(false));
+}
