@@ -20,6 +20,8 @@ pub struct TestServer {
     pub endpoint: String,
     pub addr: String,
     pub data_dir: PathBuf,
+    /// `127.0.0.1:PORT` of the admin listener, when started with `--admin-addr`.
+    pub admin_addr: Option<String>,
     _tmp: Option<tempfile::TempDir>,
     extra_args: Vec<String>,
 }
@@ -39,6 +41,7 @@ impl TestServer {
             endpoint: String::new(),
             addr: "127.0.0.1:0".to_owned(),
             data_dir,
+            admin_addr: None,
             _tmp: Some(tmp),
             extra_args: args.iter().map(|s| s.to_string()).collect(),
         };
@@ -64,34 +67,50 @@ impl TestServer {
             .arg("--secret-key")
             .arg(SECRET_KEY)
             .args(&self.extra_args)
-            .env("RUST_LOG", std::env::var("PREFLIGHT_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("PREFLIGHT_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
             .expect("start preflight");
         let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
+        // The start banner: the S3 endpoint, the admin endpoint if any, then
+        // the data directory.
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
         std::thread::spawn(move || {
-            let mut tx = Some(tx);
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Some(url) = line.strip_prefix("Preflight is serving S3 at ")
-                    && let Some(tx) = tx.take()
-                {
-                    let _ = tx.send(url.trim().to_owned());
+                if tx.send(line).is_err() {
+                    // Nobody listens any more; keep draining the pipe.
                 }
             }
         });
-        let endpoint = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("server did not start; log:\n{}", self.log()));
+        let mut endpoint = None;
+        loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("server did not start; log:\n{}", self.log()));
+            if let Some(url) = line.strip_prefix("Preflight is serving S3 at ") {
+                endpoint = Some(url.trim().to_owned());
+            } else if let Some(rest) = line.strip_prefix("Admin endpoint at http://") {
+                self.admin_addr = rest.split_whitespace().next().map(str::to_owned);
+            } else if line.starts_with("Data directory:") {
+                break;
+            }
+        }
+        let endpoint = endpoint.expect("S3 endpoint in the banner");
         self.addr = endpoint.trim_start_matches("http://").to_owned();
         self.endpoint = endpoint;
         self.child = Some(child);
     }
 
     pub fn log_path(&self) -> PathBuf {
-        self.data_dir.parent().unwrap_or(Path::new("/tmp")).join("server.log")
+        self.data_dir
+            .parent()
+            .unwrap_or(Path::new("/tmp"))
+            .join("server.log")
     }
 
     pub fn log(&self) -> String {
@@ -113,7 +132,10 @@ impl TestServer {
     /// SIGTERM and wait for a graceful exit.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         child.wait().expect("wait")
     }
 
@@ -128,7 +150,11 @@ impl TestServer {
     }
 
     pub fn port(&self) -> u16 {
-        self.addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port")
+        self.addr
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port")
     }
 
     /// An aws-sdk-s3 client with the root credentials, path style, default
@@ -152,8 +178,19 @@ impl Drop for TestServer {
     }
 }
 
-pub fn client_for(endpoint: &str, access_key: &str, secret_key: &str, path_style: bool) -> aws_sdk_s3::Client {
-    let creds = aws_credential_types::Credentials::new(access_key, secret_key, None, None, "preflight-tests");
+pub fn client_for(
+    endpoint: &str,
+    access_key: &str,
+    secret_key: &str,
+    path_style: bool,
+) -> aws_sdk_s3::Client {
+    let creds = aws_credential_types::Credentials::new(
+        access_key,
+        secret_key,
+        None,
+        None,
+        "preflight-tests",
+    );
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
         .region(aws_sdk_s3::config::Region::new(REGION))
@@ -168,7 +205,12 @@ pub fn client_for(endpoint: &str, access_key: &str, secret_key: &str, path_style
 pub fn bucket_name(tag: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("{}-{}-{}", tag, std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}-{}-{}",
+        tag,
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// The S3 error code of an XML error body.

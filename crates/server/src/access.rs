@@ -10,6 +10,7 @@ use s3s::access::{S3Access, S3AccessContext};
 use s3s::path::S3Path;
 
 use crate::buckets::BucketCache;
+use crate::front::OperationSlot;
 use crate::errors::{s3_err, store_err};
 
 /// What an ACL grant is about.
@@ -95,6 +96,10 @@ impl AclAccess {
 #[async_trait::async_trait]
 impl S3Access for AclAccess {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        let op = cx.s3_op().name().to_owned();
+        if let Some(slot) = cx.extensions_mut().get::<OperationSlot>() {
+            let _ = slot.0.set(op);
+        }
         match cx.credentials() {
             Some(cred) if cred.access_key == self.root_access_key => Ok(()),
             Some(_) => Err(s3_err(s3s::S3ErrorCode::AccessDenied)),

@@ -1,5 +1,5 @@
 //! The admin listener, separate from the S3 port so that bucket names such
-//! as `metrics` or `health` stay usable there: `/health` for load balancers
+//! as `metrics` or `health` stay usable there: `/health` for load balancers, `/metrics` for Prometheus
 //! (more endpoints plug in here: metrics, key management).
 
 use std::convert::Infallible;
@@ -28,6 +28,10 @@ pub async fn handle<B>(_ctx: Arc<AdminContext>, req: Request<B>) -> Result<Admin
         (&Method::GET | &Method::HEAD, "/health") => {
             text(StatusCode::OK, "application/json", "{\"status\":\"ok\"}\n")
         }
+        (&Method::GET, "/metrics") => match crate::metrics::render() {
+            Some(body) => text(StatusCode::OK, "text/plain; version=0.0.4", body),
+            None => text(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "metrics recorder unavailable\n"),
+        },
         _ => text(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
     };
     Ok(res)

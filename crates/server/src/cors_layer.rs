@@ -11,6 +11,7 @@ use crate::buckets::BucketCache;
 use crate::errors;
 use crate::front::VaryMode;
 use crate::host::Target;
+use crate::metrics;
 
 /// The header that tells a developer why a preflight was refused.
 pub const REASON_HEADER: &str = "x-preflight-cors-reason";
@@ -43,7 +44,16 @@ pub fn preflight(
         targets_object: matches!(target, Target::Object(..)),
     };
     let outcome = preflight_cors::preflight(&input);
-    log_decision(target, true, &input.origin, input.request_method, input.request_headers, outcome.decision.as_ref(), outcome.reason.as_deref());
+    metrics::record_cors(outcome.error.is_none(), outcome.reason.as_deref());
+    log_decision(
+        target,
+        true,
+        &input.origin,
+        input.request_method,
+        input.request_headers,
+        outcome.decision.as_ref(),
+        outcome.reason.as_deref(),
+    );
 
     let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::FORBIDDEN);
     let mut res = match &outcome.error {
@@ -100,27 +110,43 @@ pub fn evaluate_actual(
     method: &Method,
     target: &Target,
 ) -> ActualCors {
-    let Some(entry) = target.bucket().and_then(|b| buckets.get(b)) else {
-        return ActualCors::default();
-    };
-    let Some(cfg) = entry.cors.as_ref() else {
-        return ActualCors::default();
-    };
+    let entry = target.bucket().and_then(|b| buckets.get(b));
+    let cfg = entry.as_ref().and_then(|e| e.cors.clone());
+    let configured = cfg.is_some();
     let Some(origin) = header_str(headers, &header::ORIGIN) else {
         return ActualCors {
             headers: Vec::new(),
-            configured: true,
+            configured,
         };
     };
+    let Some(cfg) = cfg else {
+        // A cross-origin request to a bucket without CORS: S3 adds nothing.
+        if target.bucket().is_some() {
+            let reason = if entry.is_none() { "no-bucket" } else { "no-config" };
+            metrics::record_cors(false, Some(reason));
+        }
+        return ActualCors::default();
+    };
     // spec §5.2: the requested method, when sent, stands in for the real one.
-    let method = header_str(headers, &header::ACCESS_CONTROL_REQUEST_METHOD).unwrap_or(method.as_str());
+    let method =
+        header_str(headers, &header::ACCESS_CONTROL_REQUEST_METHOD).unwrap_or(method.as_str());
     let request_headers = header_str(headers, &header::ACCESS_CONTROL_REQUEST_HEADERS);
     let decision = cfg.evaluate(&CorsRequest {
         origin,
         method,
         request_headers,
     });
-    log_decision(target, false, &Some(origin), Some(method), request_headers, Some(&decision), decision.reason_code().as_deref());
+    let reason = decision.reason_code();
+    metrics::record_cors(decision.is_allowed(), reason.as_deref());
+    log_decision(
+        target,
+        false,
+        &Some(origin),
+        Some(method),
+        request_headers,
+        Some(&decision),
+        reason.as_deref(),
+    );
     ActualCors {
         headers: decision.response_headers().to_vec(),
         configured: true,

@@ -1,7 +1,8 @@
 //! The front of the request path: request ids, the presigned-URL checks s3s
 //! leaves out, the CORS layer, and the error-body fixes, around s3s.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
@@ -11,7 +12,13 @@ use s3s::service::S3Service;
 use crate::buckets::BucketCache;
 use crate::cors_layer;
 use crate::errors;
-use crate::host::{PreflightHost, resolve_target};
+use crate::host::{PreflightHost, Target, resolve_target};
+use crate::metrics;
+
+/// The S3 operation of a request, filled in by the access layer (which
+/// s3s tells the operation) for the metrics.
+#[derive(Debug, Clone, Default)]
+pub struct OperationSlot(pub Arc<OnceLock<String>>);
 
 /// How `Vary` is sent on responses from buckets that have a CORS config.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -35,10 +42,11 @@ pub struct Front {
 }
 
 impl Front {
-    pub async fn handle<B>(&self, req: Request<B>) -> Response<Body>
+    pub async fn handle<B>(&self, mut req: Request<B>) -> Response<Body>
     where
         B: Into<Body>,
     {
+        let started = Instant::now();
         let request_id = new_request_id();
         let host = req
             .headers()
@@ -46,10 +54,15 @@ impl Front {
             .and_then(|v| v.to_str().ok())
             .or_else(|| req.uri().authority().map(|a| a.as_str()));
         let target = resolve_target(&self.host, host, req.uri().path());
+        let received = content_length(req.headers());
+        let operation = OperationSlot::default();
 
         let mut res = if req.method() == Method::OPTIONS {
+            let _ = operation.0.set("Preflight".to_owned());
             cors_layer::preflight(&self.buckets, self.vary, req.headers(), &target, &request_id)
         } else {
+            req.extensions_mut().insert(operation.clone());
+            let fallback = fallback_operation(req.method(), req.uri().query(), &target);
             let cors = cors_layer::evaluate_actual(&self.buckets, req.headers(), req.method(), &target);
             let mut res = match presigned_expiry_error(req.uri().query()) {
                 Some(message) => errors::error_response(
@@ -61,6 +74,7 @@ impl Front {
                 ),
                 None => self.call_s3(req, &request_id).await,
             };
+            let _ = operation.0.set(fallback);
             cors.apply(self.vary, res.headers_mut());
             res
         };
@@ -71,6 +85,13 @@ impl Front {
         if let Ok(v) = HeaderValue::from_str(&errors::host_id(&request_id)) {
             headers.insert("x-amz-id-2", v);
         }
+        metrics::record_request(
+            operation.0.get().map_or("Unknown", String::as_str),
+            res.status().as_u16(),
+            started.elapsed(),
+            received,
+            content_length(res.headers()),
+        );
         res
     }
 
@@ -101,6 +122,31 @@ impl Front {
             fix_error_body(&mut res, request_id);
         }
         res
+    }
+}
+
+fn content_length(headers: &http::HeaderMap) -> u64 {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A metrics label for requests the access layer never saw (custom routes,
+/// signature failures): method and what the path addresses.
+fn fallback_operation(method: &Method, query: Option<&str>, target: &Target) -> String {
+    let sub = query.and_then(|q| q.split('&').next()).map(|kv| kv.split('=').next().unwrap_or(""));
+    match (target, sub) {
+        (Target::Bucket(_), Some("cors")) => match *method {
+            Method::PUT => "PutBucketCors".to_owned(),
+            Method::GET => "GetBucketCors".to_owned(),
+            Method::DELETE => "DeleteBucketCors".to_owned(),
+            _ => format!("{method}:bucket"),
+        },
+        (Target::Service, _) => format!("{method}:service"),
+        (Target::Bucket(_), _) => format!("{method}:bucket"),
+        (Target::Object(..), _) => format!("{method}:object"),
     }
 }
 

@@ -71,6 +71,7 @@ impl Server {
     /// Opens the data dir (sweeping leftovers of interrupted writes) and binds.
     pub async fn bind(config: ServerConfig) -> Result<Server, ServerError> {
         std::fs::create_dir_all(&config.data_dir).map_err(StoreError::Io)?;
+        crate::metrics::install();
         let meta = Arc::new(SqliteMetaStore::open(config.data_dir.join("meta.sqlite")).await?);
         let blobs = Arc::new(FsBlobStore::open(&config.data_dir).await?);
         let swept = preflight_store::sweep_orphans(meta.as_ref(), blobs.as_ref()).await?;

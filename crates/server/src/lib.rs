@@ -19,6 +19,7 @@ mod errors;
 mod front;
 mod host;
 mod http_server;
+mod metrics;
 mod s3;
 
 pub use buckets::BucketCache;
