@@ -68,10 +68,17 @@ impl AclAccess {
             S3Path::Bucket { bucket } => (bucket.as_ref(), None),
             S3Path::Object { bucket, key } => (bucket.as_ref(), Some(key.as_ref())),
         };
+        let need = need_of(op);
+        // No ACL grants owner operations; deciding this before looking the
+        // bucket up keeps an anonymous CreateBucket (whose bucket is missing
+        // by definition) from going through.
+        if need == Need::Owner {
+            return Err(s3_err(s3s::S3ErrorCode::AccessDenied));
+        }
         // A missing bucket is reported as NoSuchBucket by the operation.
         let Some(entry) = self.buckets.get(bucket) else { return Ok(()) };
         let bucket_acl = entry.record.acl.as_str();
-        let allowed = match need_of(op) {
+        let allowed = match need {
             Need::BucketRead => acl_allows_public_read(bucket_acl),
             Need::BucketWrite => acl_allows_public_write(bucket_acl),
             Need::Owner => false,
