@@ -7,6 +7,29 @@
 /// case-insensitively.
 pub(crate) fn glob_match(pattern: &str, value: &str, fold: bool) -> bool {
     let (p, v) = (pattern.as_bytes(), value.as_bytes());
+    let same = |a: &[u8], b: &[u8]| {
+        if fold {
+            a.eq_ignore_ascii_case(b)
+        } else {
+            a == b
+        }
+    };
+    // Fast paths for what validated configurations contain: no `*`, or exactly one.
+    match p.iter().position(|&b| b == b'*') {
+        None => same(p, v),
+        Some(star) if !p[star + 1..].contains(&b'*') => {
+            let (prefix, suffix) = (&p[..star], &p[star + 1..]);
+            v.len() >= prefix.len() + suffix.len()
+                && same(prefix, &v[..prefix.len()])
+                && same(suffix, &v[v.len() - suffix.len()..])
+        }
+        Some(_) => glob_match_general(p, v, fold),
+    }
+}
+
+/// Any number of stars: iterative matcher with backtracking to the last star,
+/// O(|p|·|v|) worst case.
+fn glob_match_general(p: &[u8], v: &[u8], fold: bool) -> bool {
     let eq = |a: u8, b: u8| {
         if fold {
             a.eq_ignore_ascii_case(&b)
@@ -14,7 +37,6 @@ pub(crate) fn glob_match(pattern: &str, value: &str, fold: bool) -> bool {
             a == b
         }
     };
-    // Iterative matcher with backtracking to the last star: O(|p|·|v|) worst case.
     let (mut pi, mut vi) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while vi < v.len() {
@@ -150,6 +172,25 @@ mod tests {
     fn empty_allowed_origin_matches_only_empty_origin() {
         assert_eq!(origin_match("", ""), Some(OriginMatch::Specific));
         assert!(origin_match("", "x").is_none());
+    }
+
+    #[test]
+    fn fast_paths_agree_with_the_general_matcher() {
+        let patterns = ["", "*", "ab", "ab*", "*ba", "ab*ba", "A*b", "*.c", "a*a"];
+        let values = [
+            "", "a", "ab", "aba", "abba", "AB", "ab.c", ".c", "aXa", "aa",
+        ];
+        for p in patterns {
+            for v in values {
+                for fold in [false, true] {
+                    assert_eq!(
+                        glob_match(p, v, fold),
+                        glob_match_general(p.as_bytes(), v.as_bytes(), fold),
+                        "{p:?} {v:?} {fold}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
