@@ -567,7 +567,7 @@ describe('example: examples/browser-upload', () => {
       // One bucket per run: Chromium's preflight cache is keyed by URL.
       const bucket = `example-${source}`;
       await s3.createBucket(bucket);
-      await s3.putBucketCors(bucket, [{ AllowedOrigins: [A], AllowedMethods: ['POST', 'GET'] }]);
+      await s3.putBucketCors(bucket, [{ AllowedOrigins: [A], AllowedMethods: ['POST', 'GET'], MaxAgeSeconds: 3000 }]);
       const prefix = 'uploads/';
       const post =
         source === 'cli'
@@ -598,7 +598,7 @@ describe('example: examples/browser-upload', () => {
       await screenshot(page, `browser-upload-${source}-error.png`);
 
       // XHR with an upload listener is preflighted: OPTIONS, then the POST; the
-      // second upload reuses Chromium's preflight cache (5 s without Max-Age).
+      // second upload reuses the cached preflight (Max-Age 3000).
       const events = summary(await server.seen({ bucket, key: '' })).slice(-3);
       assert.deepEqual(events.map((e) => [e.preflight, e.method, e.allowed]), [
         [true, 'POST', true],
