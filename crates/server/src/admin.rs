@@ -10,7 +10,12 @@ use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 
 /// What the admin endpoints can reach.
-pub struct AdminContext {}
+pub struct AdminContext {
+    /// Users' access keys (`/admin/keys`).
+    pub keys: std::sync::Arc<crate::keys::KeyStore>,
+    /// Authenticates key management (`Authorization: Bearer ...`).
+    pub root_secret: String,
+}
 
 pub type AdminResponse = Response<Full<Bytes>>;
 
@@ -23,7 +28,12 @@ fn text(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) 
 }
 
 /// Routes one admin request.
-pub async fn handle<B>(_ctx: Arc<AdminContext>, req: Request<B>) -> Result<AdminResponse, Infallible> {
+pub async fn handle<B>(ctx: Arc<AdminContext>, req: Request<B>) -> Result<AdminResponse, Infallible> {
+    if let Some(res) =
+        crate::keys::admin::handle(&ctx.keys, &ctx.root_secret, req.method(), req.uri().path(), req.headers())
+    {
+        return Ok(res);
+    }
     let res = match (req.method(), req.uri().path()) {
         (&Method::GET | &Method::HEAD, "/health") => {
             text(StatusCode::OK, "application/json", "{\"status\":\"ok\"}\n")

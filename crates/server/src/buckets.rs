@@ -10,12 +10,18 @@ use std::sync::{Arc, RwLock};
 use preflight_cors::CorsConfig;
 use preflight_store::{BucketRecord, MetaStore, StoreResult};
 
+use crate::policy::{BucketPolicy, PublicAccessBlock};
+
 /// One bucket as the hot path sees it.
 #[derive(Debug)]
 pub struct BucketEntry {
     pub record: BucketRecord,
     /// The parsed CORS configuration, when the bucket has one.
     pub cors: Option<Arc<CorsConfig>>,
+    /// The parsed bucket policy, when the bucket has one.
+    pub policy: Option<Arc<BucketPolicy>>,
+    /// The public access block (all off when none is set).
+    pub public_access_block: PublicAccessBlock,
 }
 
 impl BucketEntry {
@@ -28,7 +34,23 @@ impl BucketEntry {
                 .ok()
                 .map(Arc::new)
         });
-        Self { record, cors }
+        let policy = record.policy.as_deref().and_then(|text| {
+            BucketPolicy::parse(text, &record.name)
+                .map_err(|e| tracing::error!(bucket = %record.name, error = %e, "stored bucket policy does not parse"))
+                .ok()
+                .map(Arc::new)
+        });
+        let public_access_block = record
+            .public_access_block
+            .as_deref()
+            .and_then(PublicAccessBlock::from_json)
+            .unwrap_or_default();
+        Self {
+            record,
+            cors,
+            policy,
+            public_access_block,
+        }
     }
 }
 

@@ -17,9 +17,10 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 
 use crate::RootCredentials;
-use crate::access::AclAccess;
+use crate::access::{AccessLayer, PeerAddr};
 use crate::admin::{self, AdminContext};
 use crate::auth::KeyAuth;
+use crate::keys::KeyStore;
 use crate::buckets::BucketCache;
 use crate::front::{Front, VaryMode};
 use crate::host::PreflightHost;
@@ -88,12 +89,17 @@ impl Server {
         );
         let mut builder = S3ServiceBuilder::new(s3);
         builder.set_host(host.clone());
-        builder.set_auth(KeyAuth::new(config.root.clone()));
-        builder.set_access(AclAccess::new(
+        let keys = Arc::new(
+            KeyStore::open(&config.data_dir).map_err(|e| ServerError::Config(e.to_string()))?,
+        );
+        let access = AccessLayer::new(
             meta.clone(),
             buckets.clone(),
+            keys.clone(),
             config.root.access_key.clone(),
-        ));
+        );
+        builder.set_auth(KeyAuth::new(config.root.clone(), keys.clone()));
+        builder.set_access(access.clone());
         builder.set_route(CorsRoute::new(
             meta,
             buckets.clone(),
@@ -125,7 +131,13 @@ impl Server {
                 let l = TcpListener::bind(addr)
                     .await
                     .map_err(|source| ServerError::Bind { addr, source })?;
-                Some((l, Arc::new(AdminContext {})))
+                Some((
+                    l,
+                    Arc::new(AdminContext {
+                        keys: keys.clone(),
+                        root_secret: config.root.secret_key.clone(),
+                    }),
+                ))
             }
             None => None,
         };
@@ -172,8 +184,10 @@ impl Server {
                         tracing::warn!(error = %e, "TCP_NODELAY failed");
                     }
                     let front = self.front.clone();
-                    let service = service_fn(move |req| {
+                    let service = service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
                         let front = front.clone();
+                        // aws:SourceIp is the TCP peer, never a forwarded header.
+                        req.extensions_mut().insert(PeerAddr(peer));
                         async move { Ok::<_, Infallible>(front.handle(req).await) }
                     });
                     let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();

@@ -5,8 +5,8 @@
 //! hyper (HTTP/1.1 + h2, TCP_NODELAY, graceful shutdown)
 //!   └ front (request id, limits, CORS: answers OPTIONS, decorates responses)
 //!       └ s3s S3Service
-//!           • auth   → access keys
-//!           • access → ACLs
+//!           • auth   → access keys (root + users)
+//!           • access → bucket policy, public access block, ACLs
 //!           • s3     → MetaStore + BlobStore
 //! ```
 
@@ -19,8 +19,11 @@ mod errors;
 mod front;
 mod host;
 mod http_server;
+pub mod keys;
+mod policy;
 mod metrics;
 mod s3;
+pub mod sigv4;
 
 pub use buckets::BucketCache;
 pub use front::VaryMode;
