@@ -41,7 +41,12 @@ async fn cors_bucket(server: &TestServer) -> String {
     // The SDK sends its default checksum header, not Content-MD5.
     s3.put_bucket_cors()
         .bucket(&bucket)
-        .cors_configuration(CorsConfiguration::builder().cors_rules(rule()).build().unwrap())
+        .cors_configuration(
+            CorsConfiguration::builder()
+                .cors_rules(rule())
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
@@ -50,9 +55,16 @@ async fn cors_bucket(server: &TestServer) -> String {
 
 fn assert_cors(res: &reqwest::Response) {
     let h = res.headers();
-    assert_eq!(h.get("access-control-allow-origin").unwrap(), ORIGIN, "{h:?}");
+    assert_eq!(
+        h.get("access-control-allow-origin").unwrap(),
+        ORIGIN,
+        "{h:?}"
+    );
     assert_eq!(h.get("access-control-allow-credentials").unwrap(), "true");
-    assert_eq!(h.get("access-control-allow-methods").unwrap(), "GET, HEAD, PUT");
+    assert_eq!(
+        h.get("access-control-allow-methods").unwrap(),
+        "GET, HEAD, PUT"
+    );
     assert_eq!(h.get("access-control-expose-headers").unwrap(), "ETag");
     assert_eq!(h.get("vary").unwrap(), VARY);
 }
@@ -64,9 +76,21 @@ async fn sdk_round_trip_and_delete() {
     let bucket = cors_bucket(&server).await;
     let got = s3.get_bucket_cors().bucket(&bucket).send().await.unwrap();
     assert_eq!(got.cors_rules(), &[rule()]);
-    s3.delete_bucket_cors().bucket(&bucket).send().await.unwrap();
-    let err = s3.get_bucket_cors().bucket(&bucket).send().await.unwrap_err();
-    assert_eq!(err.into_service_error().meta().code(), Some("NoSuchCORSConfiguration"));
+    s3.delete_bucket_cors()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let err = s3
+        .get_bucket_cors()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.into_service_error().meta().code(),
+        Some("NoSuchCORSConfiguration")
+    );
 }
 
 #[tokio::test]
@@ -94,15 +118,38 @@ async fn put_needs_an_integrity_header_and_checks_it() {
         xml_field(&body, "Message").as_deref(),
         Some("Missing required header for this request: Content-MD5")
     );
-    let res = put(vec![("content-md5".into(), "1B2M2Y8AsgTpgAmY7PhCfg==".into())]).send().await.unwrap();
+    let res = put(vec![(
+        "content-md5".into(),
+        "1B2M2Y8AsgTpgAmY7PhCfg==".into(),
+    )])
+    .send()
+    .await
+    .unwrap();
     assert_eq!(res.status(), 400);
-    assert_eq!(error_code(&res.text().await.unwrap()).as_deref(), Some("BadDigest"));
-    let res = put(vec![("x-amz-checksum-crc32".into(), "AAAAAA==".into())]).send().await.unwrap();
+    assert_eq!(
+        error_code(&res.text().await.unwrap()).as_deref(),
+        Some("BadDigest")
+    );
+    let res = put(vec![("x-amz-checksum-crc32".into(), "AAAAAA==".into())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 400);
-    assert_eq!(error_code(&res.text().await.unwrap()).as_deref(), Some("BadDigest"));
+    assert_eq!(
+        error_code(&res.text().await.unwrap()).as_deref(),
+        Some("BadDigest")
+    );
     // Nothing was stored by the refused requests.
-    let err = s3.get_bucket_cors().bucket(&bucket).send().await.unwrap_err();
-    assert_eq!(err.into_service_error().meta().code(), Some("NoSuchCORSConfiguration"));
+    let err = s3
+        .get_bucket_cors()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.into_service_error().meta().code(),
+        Some("NoSuchCORSConfiguration")
+    );
 }
 
 #[tokio::test]
@@ -110,14 +157,21 @@ async fn only_the_owner_may_use_the_api() {
     let server = TestServer::start();
     let bucket = cors_bucket(&server).await;
     let http = server.http();
-    for method in [reqwest::Method::GET, reqwest::Method::PUT, reqwest::Method::DELETE] {
+    for method in [
+        reqwest::Method::GET,
+        reqwest::Method::PUT,
+        reqwest::Method::DELETE,
+    ] {
         let res = http
             .request(method.clone(), server.url(&format!("/{bucket}?cors")))
             .send()
             .await
             .unwrap();
         assert_eq!(res.status(), 403, "{method}");
-        assert_eq!(error_code(&res.text().await.unwrap()).as_deref(), Some("AccessDenied"));
+        assert_eq!(
+            error_code(&res.text().await.unwrap()).as_deref(),
+            Some("AccessDenied")
+        );
     }
     // A public-read bucket does not open its CORS configuration either.
     let s3 = server.client();
@@ -127,7 +181,11 @@ async fn only_the_owner_may_use_the_api() {
         .send()
         .await
         .unwrap();
-    let res = http.get(server.url(&format!("/{bucket}?cors"))).send().await.unwrap();
+    let res = http
+        .get(server.url(&format!("/{bucket}?cors")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 403);
 }
 
@@ -136,12 +194,20 @@ async fn delete_bucket_removes_the_configuration() {
     let server = TestServer::start();
     let s3 = server.client();
     let bucket = cors_bucket(&server).await;
-    s3.delete_object().bucket(&bucket).key("obj").send().await.unwrap();
+    s3.delete_object()
+        .bucket(&bucket)
+        .key("obj")
+        .send()
+        .await
+        .unwrap();
     s3.delete_bucket().bucket(&bucket).send().await.unwrap();
     // A preflight now finds no bucket at all.
     let res = server
         .http()
-        .request(reqwest::Method::OPTIONS, server.url(&format!("/{bucket}/obj")))
+        .request(
+            reqwest::Method::OPTIONS,
+            server.url(&format!("/{bucket}/obj")),
+        )
         .header("origin", ORIGIN)
         .header("access-control-request-method", "GET")
         .send()
@@ -153,8 +219,16 @@ async fn delete_bucket_removes_the_configuration() {
         Some("CORSResponse: Bucket not found")
     );
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    let err = s3.get_bucket_cors().bucket(&bucket).send().await.unwrap_err();
-    assert_eq!(err.into_service_error().meta().code(), Some("NoSuchCORSConfiguration"));
+    let err = s3
+        .get_bucket_cors()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.into_service_error().meta().code(),
+        Some("NoSuchCORSConfiguration")
+    );
 }
 
 #[tokio::test]
@@ -164,7 +238,10 @@ async fn configuration_survives_a_restart() {
     server.restart();
     let res = server
         .http()
-        .request(reqwest::Method::OPTIONS, server.url(&format!("/{bucket}/obj")))
+        .request(
+            reqwest::Method::OPTIONS,
+            server.url(&format!("/{bucket}/obj")),
+        )
         .header("origin", ORIGIN)
         .header("access-control-request-method", "PUT")
         .send()
@@ -182,7 +259,12 @@ async fn cors_headers_on_error_responses() {
     let obj = server.url(&format!("/{bucket}/obj"));
 
     // Anonymous GET of a private object: 403 AccessDenied, with CORS headers.
-    let res = http.get(&obj).header("origin", ORIGIN).send().await.unwrap();
+    let res = http
+        .get(&obj)
+        .header("origin", ORIGIN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 403);
     assert_cors(&res);
 
@@ -213,10 +295,20 @@ async fn cors_headers_on_error_responses() {
         .get_object()
         .bucket(&bucket)
         .key("obj")
-        .presigned(aws_sdk_s3::presigning::PresigningConfig::expires_in(std::time::Duration::from_secs(60)).unwrap())
+        .presigned(
+            aws_sdk_s3::presigning::PresigningConfig::expires_in(std::time::Duration::from_secs(
+                60,
+            ))
+            .unwrap(),
+        )
         .await
         .unwrap();
-    let res = http.get(presigned.uri()).header("origin", ORIGIN).send().await.unwrap();
+    let res = http
+        .get(presigned.uri())
+        .header("origin", ORIGIN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 403);
     assert_cors(&res);
     assert_eq!(
@@ -226,8 +318,17 @@ async fn cors_headers_on_error_responses() {
 
     // 416 and 304 through a valid presigned URL.
     let s3 = server.client();
-    let cfg = || aws_sdk_s3::presigning::PresigningConfig::expires_in(std::time::Duration::from_secs(60)).unwrap();
-    let presigned = s3.get_object().bucket(&bucket).key("obj").presigned(cfg()).await.unwrap();
+    let cfg = || {
+        aws_sdk_s3::presigning::PresigningConfig::expires_in(std::time::Duration::from_secs(60))
+            .unwrap()
+    };
+    let presigned = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("obj")
+        .presigned(cfg())
+        .await
+        .unwrap();
     let res = http
         .get(presigned.uri())
         .header("origin", ORIGIN)
@@ -237,10 +338,21 @@ async fn cors_headers_on_error_responses() {
         .unwrap();
     assert_eq!(res.status(), 416);
     assert_cors(&res);
-    let res = http.get(presigned.uri()).header("origin", ORIGIN).send().await.unwrap();
+    let res = http
+        .get(presigned.uri())
+        .header("origin", ORIGIN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     assert_cors(&res);
-    let etag = res.headers().get("etag").unwrap().to_str().unwrap().to_owned();
+    let etag = res
+        .headers()
+        .get("etag")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     let res = http
         .get(presigned.uri())
         .header("origin", ORIGIN)
@@ -287,7 +399,10 @@ async fn preflight_ignores_credentials_and_works_virtual_hosted() {
         .await
         .unwrap();
     assert_eq!(res.status(), 403);
-    assert_eq!(res.headers().get("x-preflight-cors-reason").unwrap(), "origin");
+    assert_eq!(
+        res.headers().get("x-preflight-cors-reason").unwrap(),
+        "origin"
+    );
     assert!(res.headers().get("access-control-allow-origin").is_none());
     let body = res.text().await.unwrap();
     assert_eq!(xml_field(&body, "ResourceType").as_deref(), Some("OBJECT"));
@@ -300,7 +415,11 @@ async fn cors_vary_always_marks_every_response() {
     let bucket = cors_bucket(&server).await;
     let http = server.http();
     // No Origin at all: S3 would send no Vary; the CDN-safe mode does.
-    let res = http.get(server.url(&format!("/{bucket}/obj"))).send().await.unwrap();
+    let res = http
+        .get(server.url(&format!("/{bucket}/obj")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 403);
     assert_eq!(res.headers().get("vary").unwrap(), VARY);
     assert!(res.headers().get("access-control-allow-origin").is_none());
@@ -317,6 +436,11 @@ async fn cors_vary_always_marks_every_response() {
     // The default mode is exactly S3: no Vary without a match.
     let aws = TestServer::start();
     let bucket = cors_bucket(&aws).await;
-    let res = aws.http().get(aws.url(&format!("/{bucket}/obj"))).send().await.unwrap();
+    let res = aws
+        .http()
+        .get(aws.url(&format!("/{bucket}/obj")))
+        .send()
+        .await
+        .unwrap();
     assert!(res.headers().get("vary").is_none());
 }

@@ -31,7 +31,10 @@ fn rename(s: &str, from: &str, to: &str) -> String {
     while let Some(i) = rest.find(from) {
         out.push_str(&rest[..i]);
         let before_ok = out.chars().next_back().is_none_or(|c| !is_word(c));
-        let after_ok = rest[i + from.len()..].chars().next().is_none_or(|c| !is_word(c));
+        let after_ok = rest[i + from.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| !is_word(c));
         out.push_str(if before_ok && after_ok { to } else { from });
         rest = &rest[i + from.len()..];
     }
@@ -62,7 +65,13 @@ impl Reply {
     }
 }
 
-async fn send(ctx: &Ctx, method: &str, url: &str, headers: &[(String, String)], body: Vec<u8>) -> Reply {
+async fn send(
+    ctx: &Ctx,
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+) -> Reply {
     let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
     let mut req = ctx.http.request(method, url);
     for (k, v) in headers {
@@ -73,10 +82,19 @@ async fn send(ctx: &Ctx, method: &str, url: &str, headers: &[(String, String)], 
     let headers = res
         .headers()
         .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let body = res.text().await.unwrap_or_default();
-    Reply { status, headers, body }
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// A signed PutBucketCors with Content-MD5, sending the XML unchanged.
@@ -117,14 +135,19 @@ async fn setup(ctx: &Ctx, case: &Value, bucket: &str, from: &str) -> Result<(), 
     if let Some(acl) = setup["bucket_acl"].as_str() {
         create = create.acl(acl.into());
     }
-    create.send().await.map_err(|e| format!("create bucket: {e:?}"))?;
+    create
+        .send()
+        .await
+        .map_err(|e| format!("create bucket: {e:?}"))?;
     for obj in setup["objects"].as_array().into_iter().flatten() {
         let mut put = ctx
             .s3
             .put_object()
             .bucket(bucket)
             .key(obj["key"].as_str().unwrap_or_default())
-            .body(ByteStream::from(obj["body"].as_str().unwrap_or_default().as_bytes().to_vec()));
+            .body(ByteStream::from(
+                obj["body"].as_str().unwrap_or_default().as_bytes().to_vec(),
+            ));
         if let Some(acl) = obj["acl"].as_str() {
             put = put.acl(acl.into());
         }
@@ -136,7 +159,10 @@ async fn setup(ctx: &Ctx, case: &Value, bucket: &str, from: &str) -> Result<(), 
             Some((c, s)) => (c.trim().to_owned(), s.trim().parse::<u16>().ok()),
             None => (step.trim().to_owned(), None),
         };
-        let reply = if let Some(arg) = call.strip_prefix("PutBucketCors(").and_then(|r| r.strip_suffix(')')) {
+        let reply = if let Some(arg) = call
+            .strip_prefix("PutBucketCors(")
+            .and_then(|r| r.strip_suffix(')'))
+        {
             put_cors(ctx, bucket, &history_xml(arg)).await
         } else if call == "DeleteBucketCors" {
             delete_cors(ctx, bucket).await
@@ -163,14 +189,21 @@ async fn request(ctx: &Ctx, case: &Value, bucket: &str, from: &str) -> Reply {
     let req = &case["request"];
     let method = req["method"].as_str().expect("method");
     let path = rename(req["path"].as_str().expect("path"), from, bucket);
-    let body = req["body"].as_str().map(|b| rename(b, from, bucket)).unwrap_or_default();
+    let body = req["body"]
+        .as_str()
+        .map(|b| rename(b, from, bucket))
+        .unwrap_or_default();
     let mut headers: Vec<(String, String)> = req["headers"]
         .as_object()
         .into_iter()
         .flatten()
         .map(|(k, v)| {
             let v = rename(v.as_str().unwrap_or_default(), from, bucket);
-            let v = if v == MD5_PLACEHOLDER { content_md5(body.as_bytes()) } else { v };
+            let v = if v == MD5_PLACEHOLDER {
+                content_md5(body.as_bytes())
+            } else {
+                v
+            };
             (k.clone(), v)
         })
         .collect();
@@ -182,14 +215,25 @@ async fn request(ctx: &Ctx, case: &Value, bucket: &str, from: &str) -> Reply {
         headers.extend(signed);
     } else if let Some(rest) = auth.strip_prefix("presigned-url") {
         // Replace the placeholder query with a real presigned one.
-        let for_method = rest.rsplit("generated for ").next().unwrap_or(method).trim_end_matches(')').trim();
+        let for_method = rest
+            .rsplit("generated for ")
+            .next()
+            .unwrap_or(method)
+            .trim_end_matches(')')
+            .trim();
         let (base, query) = path.split_once('?').unwrap_or((&path, ""));
         let expires = query
             .split('&')
             .find_map(|kv| kv.strip_prefix("X-Amz-Expires="))
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(3600);
-        let (signed_url, _) = sign_request(for_method, &ctx.server.url(base), &[], b"", Some(Duration::from_secs(expires)));
+        let (signed_url, _) = sign_request(
+            for_method,
+            &ctx.server.url(base),
+            &[],
+            b"",
+            Some(Duration::from_secs(expires)),
+        );
         url = signed_url;
     }
     send(ctx, method, &url, &headers, body.into_bytes()).await
@@ -197,7 +241,9 @@ async fn request(ctx: &Ctx, case: &Value, bucket: &str, from: &str) -> Reply {
 
 /// The `(name, text)` children of the `<Error>` element.
 fn error_children(body: &str) -> Vec<(String, String)> {
-    let Some(start) = body.find("<Error>") else { return Vec::new() };
+    let Some(start) = body.find("<Error>") else {
+        return Vec::new();
+    };
     let mut rest = &body[start + "<Error>".len()..];
     let mut out = Vec::new();
     while let Some(open) = rest.find('<') {
@@ -209,7 +255,9 @@ fn error_children(body: &str) -> Vec<(String, String)> {
         }
         let end_tag = format!("</{name}>");
         let content = &after[close + 1..];
-        let Some(end) = content.find(&end_tag) else { break };
+        let Some(end) = content.find(&end_tag) else {
+            break;
+        };
         out.push((name.to_owned(), unescape(&content[..end])));
         rest = &content[end + end_tag.len()..];
     }
@@ -237,7 +285,9 @@ fn parse_rules(body: &str) -> Value {
             let name = after[..close].to_owned();
             let end_tag = format!("</{name}>");
             let content = &after[close + 1..];
-            let Some(end) = content.find(&end_tag) else { break };
+            let Some(end) = content.find(&end_tag) else {
+                break;
+            };
             let text = unescape(&content[..end]);
             rest = &content[end + end_tag.len()..];
             let list = match name.as_str() {
@@ -294,7 +344,12 @@ fn check(case: &Value, reply: &Reply, bucket: &str, from: &str) -> Vec<String> {
         }
     }
     let children = error_children(&reply.body);
-    let child = |n: &str| children.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    let child = |n: &str| {
+        children
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+    };
     if let Some(code) = expect["error_code"].as_str()
         && child("Code").as_deref() != Some(code)
     {
@@ -326,7 +381,9 @@ fn check(case: &Value, reply: &Reply, bucket: &str, from: &str) -> Vec<String> {
     }
     if !expect["cors_rules"].is_null() {
         let got = parse_rules(&reply.body);
-        let want: Value = serde_json::from_str(&rename(&expect["cors_rules"].to_string(), from, bucket)).expect("json");
+        let want: Value =
+            serde_json::from_str(&rename(&expect["cors_rules"].to_string(), from, bucket))
+                .expect("json");
         if got != want {
             bad.push(format!("cors_rules {got} != {want}"));
         }
@@ -342,8 +399,13 @@ fn check(case: &Value, reply: &Reply, bucket: &str, from: &str) -> Vec<String> {
 
 async fn run_file(ctx: &Ctx, file: &str, min_cases: usize) {
     let path = format!("{}/tests/data/{file}", env!("CARGO_MANIFEST_DIR"));
-    let cases: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&path).expect("case file")).expect("json");
-    assert!(cases.len() >= min_cases, "{file}: only {} cases", cases.len());
+    let cases: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("case file")).expect("json");
+    assert!(
+        cases.len() >= min_cases,
+        "{file}: only {} cases",
+        cases.len()
+    );
     let mut failures = Vec::new();
     for (i, case) in cases.iter().enumerate() {
         let id = case["id"].as_str().unwrap_or("?");
@@ -362,8 +424,17 @@ async fn run_file(ctx: &Ctx, file: &str, min_cases: usize) {
             failures.push(format!("{id}: {}", bad.join("; ")));
         }
     }
-    println!("{file}: {} passed, {} failed", cases.len() - failures.len(), failures.len());
-    assert!(failures.is_empty(), "{file}: {} failing cases:\n{}", failures.len(), failures.join("\n"));
+    println!(
+        "{file}: {} passed, {} failed",
+        cases.len() - failures.len(),
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{file}: {} failing cases:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 fn ctx() -> Ctx {
@@ -388,6 +459,12 @@ async fn preflight_choice_cases() {
 #[test]
 fn rename_whole_names_only() {
     assert_eq!(rename("/cors-bucket/k", "cors-bucket", "x1"), "/x1/k");
-    assert_eq!(rename("cors-bucket-two", "cors-bucket", "x1"), "cors-bucket-two");
-    assert_eq!(rename("<B>cors-bucket</B>", "cors-bucket", "x1"), "<B>x1</B>");
+    assert_eq!(
+        rename("cors-bucket-two", "cors-bucket", "x1"),
+        "cors-bucket-two"
+    );
+    assert_eq!(
+        rename("<B>cors-bucket</B>", "cors-bucket", "x1"),
+        "<B>x1</B>"
+    );
 }

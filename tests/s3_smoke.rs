@@ -19,13 +19,24 @@ async fn put_get_list_delete_round_trip() {
         .send()
         .await
         .unwrap();
-    let got = s3.get_object().bucket(&bucket).key("hello.txt").send().await.unwrap();
+    let got = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("hello.txt")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(got.content_type(), Some("text/plain"));
     assert_eq!(got.e_tag(), Some("\"5eb63bbbe01eeed093cb22bb8f5acdc3\""));
     let body = got.body.collect().await.unwrap().into_bytes();
     assert_eq!(&body[..], b"hello world");
     let list = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
     assert_eq!(list.key_count(), Some(1));
-    s3.delete_object().bucket(&bucket).key("hello.txt").send().await.unwrap();
+    s3.delete_object()
+        .bucket(&bucket)
+        .key("hello.txt")
+        .send()
+        .await
+        .unwrap();
     s3.delete_bucket().bucket(&bucket).send().await.unwrap();
 }

@@ -4,8 +4,8 @@
 use std::time::{Duration, SystemTime};
 
 use aws_sigv4::http_request::{
-    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
-    UriPathNormalizationMode, sign,
+    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation,
+    SigningSettings, UriPathNormalizationMode, sign,
 };
 use aws_sigv4::sign::v4;
 
@@ -34,7 +34,8 @@ pub fn sign_request(
     body: &[u8],
     presign: Option<Duration>,
 ) -> (String, Vec<(String, String)>) {
-    let identity = aws_credential_types::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "tests").into();
+    let identity =
+        aws_credential_types::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "tests").into();
     let settings = settings(presign);
     let params = v4::SigningParams::builder()
         .identity(&identity)
@@ -58,13 +59,22 @@ pub fn sign_request(
     )
     .expect("signable request");
     let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
-    let mut req = http::Request::builder().method(method).uri(url).body(()).expect("request");
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(url)
+        .body(())
+        .expect("request");
     instructions.apply_to_request_http1x(&mut req);
     let out_url = req.uri().to_string();
     let out_headers = req
         .headers()
         .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                v.to_str().unwrap_or_default().to_owned(),
+            )
+        })
         .collect();
     (out_url, out_headers)
 }
