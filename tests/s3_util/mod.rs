@@ -19,6 +19,13 @@ where
         .raw_response()
         .map(|r| r.status().as_u16())
         .unwrap_or_else(|| panic!("no HTTP response: {err:?}"));
+    let raw = err.raw_response().expect("raw response");
+    let request_id = raw.headers().get("x-amz-request-id").unwrap_or_default();
+    assert!(!request_id.is_empty(), "no x-amz-request-id: {err:?}");
+    // Every error with a body carries an S3 XML document (HEAD and 304 have none).
+    if let Some(body) = raw.body().bytes().filter(|b| !b.is_empty()) {
+        assert_xml_error(std::str::from_utf8(body).expect("UTF-8 error body"));
+    }
     let code = err.code().unwrap_or_default().to_owned();
     (status, code)
 }
