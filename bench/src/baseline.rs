@@ -17,15 +17,19 @@ use tokio::net::TcpListener;
 
 /// Starts the server on a free loopback port; it lives until the process ends.
 pub fn start(headers: HeaderMap) -> anyhow::Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0"))?;
-    let addr = listener.local_addr()?;
     let headers = Arc::new(headers);
     std::thread::spawn(move || {
         runtime.block_on(async move {
+            let Ok(listener) = TcpListener::from_std(listener) else {
+                return;
+            };
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
