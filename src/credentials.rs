@@ -98,3 +98,20 @@ fn save(path: &Path, creds: &RootCredentials) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The root credentials saved in the data dir, if the server made them.
+pub fn load(data_dir: &Path) -> anyhow::Result<Option<RootCredentials>> {
+    let path = file_path(data_dir);
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let stored: Stored = serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} is not valid", path.display()))?;
+            Ok(Some(RootCredentials {
+                access_key: stored.access_key,
+                secret_key: stored.secret_key,
+            }))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}

@@ -1,6 +1,11 @@
-//! The `preflight` command line: `preflight serve` runs the S3 server.
+//! The `preflight` command line: `preflight serve` runs the S3 server,
+//! `preflight keys` manages users' access keys, `preflight presign` signs
+//! URLs and browser form uploads.
 
 mod credentials;
+mod keys_cmd;
+mod presign;
+mod units;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,6 +30,12 @@ struct Cli {
 enum Command {
     /// Run the S3 server.
     Serve(ServeArgs),
+    /// Users' access keys: add, list, remove.
+    #[command(subcommand)]
+    Keys(keys_cmd::KeysCommand),
+    /// Presigned URLs (get, put) and browser form uploads (post).
+    #[command(subcommand)]
+    Presign(presign::PresignCommand),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -75,6 +86,10 @@ struct ServeArgs {
     /// How `Vary` is sent on responses of buckets with a CORS config.
     #[arg(long, value_enum, default_value = "aws")]
     cors_vary: CorsVary,
+    /// Largest file of a browser form upload (POST Object); the file is
+    /// streamed to disk, so memory stays bounded whatever the size.
+    #[arg(long, default_value = "5GiB", value_parser = units::parse_size)]
+    post_max_size: u64,
 }
 
 fn init_logging(format: LogFormat) {
@@ -131,6 +146,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         domain: args.domain,
         root: root.clone(),
         admin_addr: args.admin_addr,
+        post_max_size: args.post_max_size,
         cors_vary: match args.cors_vary {
             CorsVary::Aws => VaryMode::Aws,
             CorsVary::Always => VaryMode::Always,
@@ -162,5 +178,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Keys(cmd) => keys_cmd::run(cmd),
+        Command::Presign(cmd) => presign::run(cmd),
     }
 }

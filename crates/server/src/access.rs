@@ -20,6 +20,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::buckets::{BucketCache, BucketEntry};
 use crate::errors::{s3_err, store_err};
+use crate::front::OperationSlot;
 use crate::keys::KeyStore;
 use crate::policy::{
     AccessRequest, AclCheck, AclPermission, Decision, Facts, Requester, decide, user_arn,
@@ -355,6 +356,11 @@ fn peer_of_req<T>(req: &S3Request<T>) -> Option<SocketAddr> {
 #[async_trait::async_trait]
 impl S3Access for AccessLayer {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        // The operation name, for the request metrics.
+        let op_name = cx.s3_op().name().to_owned();
+        if let Some(slot) = cx.extensions_mut().get::<OperationSlot>() {
+            let _ = slot.0.set(op_name);
+        }
         let peer = peer_of(cx);
         let op = cx.s3_op().name();
         let access_key = cx.credentials().map(|c| c.access_key.clone());

@@ -14,6 +14,7 @@ use crate::cors_layer;
 use crate::errors;
 use crate::host::{PreflightHost, Target, resolve_target};
 use crate::metrics;
+use crate::s3::post_object::{PostObjectHandler, is_form_upload};
 
 /// The S3 operation of a request, filled in by the access layer (which
 /// s3s tells the operation) for the metrics.
@@ -36,6 +37,8 @@ const MAX_PRESIGNED_EXPIRES: u64 = 7 * 24 * 3600;
 
 pub struct Front {
     pub s3: S3Service,
+    /// Browser form uploads (POST Object), answered before s3s.
+    pub post: Arc<PostObjectHandler>,
     pub buckets: Arc<BucketCache>,
     pub host: PreflightHost,
     pub vary: VaryMode,
@@ -72,7 +75,14 @@ impl Front {
                     &[],
                     &request_id,
                 ),
-                None => self.call_s3(req, &request_id).await,
+                None => match &target {
+                    Target::Bucket(bucket) if is_form_upload(req.method(), req.headers()) => {
+                        let _ = operation.0.set("PostObject".to_owned());
+                        let peer = req.extensions().get::<crate::access::PeerAddr>().map(|p| p.0);
+                        self.post.handle(req.map(Into::into), bucket, peer, &request_id).await
+                    }
+                    _ => self.call_s3(req, &request_id).await,
+                },
             };
             let _ = operation.0.set(fallback);
             cors.apply(self.vary, res.headers_mut());

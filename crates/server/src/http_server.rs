@@ -25,6 +25,7 @@ use crate::buckets::BucketCache;
 use crate::front::{Front, VaryMode};
 use crate::host::PreflightHost;
 use crate::s3::PreflightS3;
+use crate::s3::post_object::PostObjectHandler;
 use crate::s3::cors_api::CorsRoute;
 
 /// Largest XML body s3s will read (DeleteObjects with 1000 long keys fits).
@@ -46,6 +47,9 @@ pub struct ServerConfig {
     pub cors_vary: VaryMode,
     /// Where to serve `/health` (and the other admin endpoints), if at all.
     pub admin_addr: Option<SocketAddr>,
+    /// Largest file a browser form upload (POST Object) may send; the file
+    /// is streamed to disk, never held in memory.
+    pub post_max_size: u64,
 }
 
 #[derive(Debug, Error)]
@@ -87,6 +91,7 @@ impl Server {
             config.region.clone(),
             &config.root,
         );
+        let s3_for_forms = s3.clone();
         let mut builder = S3ServiceBuilder::new(s3);
         builder.set_host(host.clone());
         let keys = Arc::new(
@@ -99,6 +104,12 @@ impl Server {
             config.root.access_key.clone(),
         );
         builder.set_auth(KeyAuth::new(config.root.clone(), keys.clone()));
+        let post = Arc::new(PostObjectHandler::new(
+            s3_for_forms,
+            access.clone(),
+            KeyAuth::new(config.root.clone(), keys.clone()),
+            config.post_max_size,
+        ));
         builder.set_access(access.clone());
         builder.set_route(CorsRoute::new(
             meta,
@@ -114,6 +125,7 @@ impl Server {
         ))));
         let front = Arc::new(Front {
             s3: builder.build(),
+            post,
             buckets,
             host,
             vary: config.cors_vary,

@@ -22,7 +22,7 @@ mod tests;
 use std::fmt;
 
 pub use condition::ConditionContext;
-pub use document::{BucketPolicy, MAX_POLICY_BYTES};
+pub use document::BucketPolicy;
 pub use pab::PublicAccessBlock;
 
 /// The one account of a Preflight server, as it appears in ARNs.

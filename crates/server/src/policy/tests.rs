@@ -1259,7 +1259,7 @@ fn malformed_policies() {
 fn too_large_policy() {
     let big = format!(
         r#"{{"Statement":[{{"Sid":"{}","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/*"}}]}}"#,
-        "x".repeat(MAX_POLICY_BYTES)
+        "x".repeat(document::MAX_POLICY_BYTES)
     );
     assert!(matches!(
         BucketPolicy::parse(&big, B),

@@ -8,6 +8,8 @@ mod list;
 mod multipart;
 mod object;
 mod policy_api;
+pub mod post_object;
+mod post_policy;
 mod read;
 mod write;
 
@@ -25,6 +27,7 @@ use crate::errors::s3_err;
 pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 
 /// Shared state of the S3 operations.
+#[derive(Clone)]
 pub struct PreflightS3 {
     meta: Arc<dyn MetaStore>,
     blobs: Arc<dyn BlobStore>,

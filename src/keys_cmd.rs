@@ -1,0 +1,162 @@
+//! `preflight keys add|list|remove`: users' access keys, either in the data
+//! dir (server stopped) or through a running server's admin listener
+//! (`--admin-url`, authenticated with the root secret key).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use preflight_server::keys::{KeyStore, UserSummary};
+use serde_json::{Value, json};
+
+use crate::presign::CredentialArgs;
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Create user NAME with a new access key; prints the secret once.
+    Add {
+        name: String,
+        #[command(flatten)]
+        at: Where,
+    },
+    /// List users and their access keys (never the secrets).
+    List {
+        #[command(flatten)]
+        at: Where,
+    },
+    /// Remove user NAME and its key.
+    Remove {
+        name: String,
+        #[command(flatten)]
+        at: Where,
+    },
+}
+
+#[derive(Args)]
+pub struct Where {
+    /// A running server's admin listener, e.g. http://127.0.0.1:9001
+    /// (else the data dir is changed directly: stop the server first).
+    #[arg(long)]
+    admin_url: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// The root key authenticates admin calls; --data-dir is also where
+    /// keys.json lives.
+    #[command(flatten)]
+    credentials: CredentialArgs,
+}
+
+pub fn run(cmd: KeysCommand) -> anyhow::Result<()> {
+    match cmd {
+        KeysCommand::Add { name, at } => {
+            let created = match &at.admin_url {
+                Some(url) => admin_call(&at, url, "POST", &name)?,
+                None => {
+                    let k = local_store(&at.credentials.data_dir)?.add(&name)?;
+                    json!({"name": k.name, "arn": k.arn(), "access_key": k.access_key,
+                           "secret_key": k.secret_key, "created": k.created})
+                }
+            };
+            if at.json {
+                println!("{created}");
+            } else {
+                let s = |k: &str| created[k].as_str().unwrap_or_default().to_owned();
+                println!("User:       {} ({})", s("name"), s("arn"));
+                println!("Access key: {}", s("access_key"));
+                println!("Secret key: {}", s("secret_key"));
+                println!("The secret key is shown only this once.");
+            }
+        }
+        KeysCommand::List { at } => {
+            let users: Vec<UserSummary> = match &at.admin_url {
+                Some(url) => {
+                    serde_json::from_value(admin_call(&at, url, "GET", "")?["users"].clone())
+                        .context("unexpected answer from the admin endpoint")?
+                }
+                None => local_store(&at.credentials.data_dir)?.list(),
+            };
+            if at.json {
+                println!("{}", json!({ "users": users }));
+            } else if users.is_empty() {
+                println!("No users. Create one with: preflight keys add NAME");
+            } else {
+                println!("{:<24} {:<22} {:<26} ARN", "NAME", "ACCESS KEY", "CREATED");
+                for u in users {
+                    println!(
+                        "{:<24} {:<22} {:<26} {}",
+                        u.name, u.access_key, u.created, u.arn
+                    );
+                }
+            }
+        }
+        KeysCommand::Remove { name, at } => {
+            match &at.admin_url {
+                Some(url) => {
+                    admin_call(&at, url, "DELETE", &name)?;
+                }
+                None => local_store(&at.credentials.data_dir)?.remove(&name)?,
+            }
+            if !at.json {
+                println!("Removed user {name}.");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn local_store(data_dir: &PathBuf) -> anyhow::Result<KeyStore> {
+    if !data_dir.is_dir() {
+        bail!("data dir {} does not exist", data_dir.display());
+    }
+    Ok(KeyStore::open(data_dir)?)
+}
+
+/// One plain HTTP/1.1 call to the admin listener.
+fn admin_call(at: &Where, url: &str, method: &str, name: &str) -> anyhow::Result<Value> {
+    let creds = at.credentials.resolve()?;
+    let Some(authority) = url.strip_prefix("http://") else {
+        bail!("--admin-url must be http://HOST:PORT");
+    };
+    let authority = authority.trim_end_matches('/');
+    let path = if name.is_empty() {
+        "/admin/keys".to_owned()
+    } else {
+        format!(
+            "/admin/keys/{}",
+            preflight_server::sigv4::uri_encode(name, false)
+        )
+    };
+    let mut stream =
+        TcpStream::connect(authority).with_context(|| format!("cannot connect to {url}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        creds.secret_key
+    )?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("no HTTP answer from the admin endpoint")?;
+    let value: Value = if body.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(body.trim()).unwrap_or(Value::String(body.to_owned()))
+    };
+    if !(200..300).contains(&status) {
+        let msg = value["error"]
+            .as_str()
+            .map_or_else(|| body.to_owned(), str::to_owned);
+        bail!("admin endpoint answered {status}: {msg}");
+    }
+    Ok(value)
+}
