@@ -224,23 +224,34 @@ impl fmt::Display for CorsDecision {
     }
 }
 
+/// How one rule answers a request on its own, whatever the rules before it say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleVerdict {
+    Match(CorsMatch),
+    Mismatch(RuleMismatch),
+}
+
 impl CorsConfig {
+    /// Every rule's own verdict, in order (for `cors explain`, which shows all rules, not only
+    /// the first match). The first `Match` is the rule [`Self::evaluate`] picks.
+    pub fn evaluate_each(&self, req: &CorsRequest<'_>) -> Vec<RuleVerdict> {
+        self.rules
+            .iter()
+            .enumerate()
+            .map(|(i, rule)| match try_rule(i, rule, req) {
+                Some(m) => RuleVerdict::Match(m),
+                None => RuleVerdict::Mismatch(rule_mismatch(i, rule, req)),
+            })
+            .collect()
+    }
+
     /// Evaluates an actual or preflight request: the first rule matching on origin, method
     /// and every requested header wins (spec §4 step 5, §5).
     pub fn evaluate(&self, req: &CorsRequest<'_>) -> CorsDecision {
         // Fast path: no allocation until a rule matches.
         for (i, rule) in self.rules.iter().enumerate() {
-            let Some(kind) = rule_origin_match(rule, req.origin) else {
-                continue;
-            };
-            if !rule.allowed_methods.iter().any(|m| m == req.method) {
-                continue;
-            }
-            let headers_ok = req.request_headers.is_none_or(|v| {
-                request_header_names(v).all(|n| header_allowed(&rule.allowed_headers, n))
-            });
-            if headers_ok {
-                return CorsDecision::Allowed(build_match(i, rule, kind, req));
+            if let Some(m) = try_rule(i, rule, req) {
+                return CorsDecision::Allowed(m);
             }
         }
         CorsDecision::Denied {
@@ -254,9 +265,24 @@ impl CorsConfig {
     }
 }
 
+/// The rule's match, if origin, method and every requested header pass (spec §5).
+fn try_rule(index: usize, rule: &CorsRule, req: &CorsRequest<'_>) -> Option<CorsMatch> {
+    let kind = rule_origin_match(rule, req.origin)?;
+    if !rule.allowed_methods.iter().any(|m| m == req.method) {
+        return None;
+    }
+    let headers_ok = req
+        .request_headers
+        .is_none_or(|v| request_header_names(v).all(|n| header_allowed(&rule.allowed_headers, n)));
+    headers_ok.then(|| build_match(index, rule, kind, req))
+}
+
 /// A rule's origin match. A specific (exact or glob) value wins over `*` in the same rule, so
 /// listed origins keep credentials whatever the order (Preflight choice, spec §12).
-fn rule_origin_match<'r>(rule: &'r CorsRule, origin: &str) -> Option<(OriginMatch, &'r str)> {
+pub(crate) fn rule_origin_match<'r>(
+    rule: &'r CorsRule,
+    origin: &str,
+) -> Option<(OriginMatch, &'r str)> {
     let mut any = None;
     for allowed in &rule.allowed_origins {
         match origin_match(allowed, origin) {

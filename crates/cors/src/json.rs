@@ -35,9 +35,16 @@ impl CorsConfig {
     /// JSON that does not fit the shape (syntax, unknown or duplicate keys, wrong types) is
     /// reported as MalformedXML, the code PutBucketCors uses for schema violations.
     pub fn from_json(s: &str) -> Result<CorsConfig, ConfigError> {
+        let config = Self::from_json_unchecked(s)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses the JSON shape without validating (see [`CorsConfig::from_xml_unchecked`]).
+    pub fn from_json_unchecked(s: &str) -> Result<CorsConfig, ConfigError> {
         let parsed: JsonConfig =
             serde_json::from_str(s).map_err(|e| ConfigError::malformed(format!("JSON: {e}")))?;
-        let config = CorsConfig {
+        Ok(CorsConfig {
             rules: parsed
                 .cors_rules
                 .into_iter()
@@ -50,9 +57,7 @@ impl CorsConfig {
                     max_age_seconds: r.max_age_seconds,
                 })
                 .collect(),
-        };
-        config.validate()?;
-        Ok(config)
+        })
     }
 
     /// Serializes to the aws CLI JSON shape, set members only, in the order

@@ -26,17 +26,28 @@
 
 mod error;
 mod evaluate;
+mod explain;
 mod json;
+mod lint;
 mod matching;
 mod model;
 mod preflight;
+mod preset;
 mod xml;
 
 pub use error::{ConfigError, ConfigErrorKind, MALFORMED_XML_MESSAGE};
 pub use evaluate::{
     ALLOW_CREDENTIALS, ALLOW_HEADERS, ALLOW_METHODS, ALLOW_ORIGIN, CorsDecision, CorsMatch,
     CorsRequest, EXPOSE_HEADERS, MAX_AGE, Mismatch, NearMissKind, OriginNearMiss, RuleMismatch,
-    VARY, VARY_VALUE,
+    RuleVerdict, VARY, VARY_VALUE,
+};
+pub use explain::{
+    BrowserVerdict, Check, DecisionSummary, ErrorSummary, ExplainRequest, Explanation, HeaderLine,
+    RequestMode, RequestSummary, ResponseSummary, RuleExplanation, RuleOutcome, Warning, explain,
+};
+pub use lint::{
+    CHROMIUM_MAX_AGE_CAP, FIREFOX_MAX_AGE_CAP, Finding, LINT_CODES, LintOptions, Severity, lint,
+    lint_with,
 };
 pub use model::{
     CorsConfig, CorsRule, MAX_DOCUMENT_BYTES, MAX_ID_CHARS, MAX_RULES, S3_NAMESPACE,
@@ -46,3 +57,4 @@ pub use preflight::{
     BucketState, MSG_NO_BUCKET, MSG_NO_METHOD, MSG_NO_ORIGIN, MSG_NOT_ALLOWED, MSG_NOT_ENABLED,
     PreflightError, PreflightInput, PreflightOutcome, preflight,
 };
+pub use preset::{PRESETS, PresetError, preset};

@@ -27,6 +27,13 @@ impl CorsConfig {
         Ok(config)
     }
 
+    /// Parses without validating: for `cors lint`/`cors explain`, which must read documents
+    /// S3 would reject (OPTIONS methods, wildcard ExposeHeaders, …) and report them. Only a
+    /// document that is not a `CORSConfiguration` at all is an error. No size limit.
+    pub fn from_xml_unchecked(body: &[u8]) -> Result<CorsConfig, ConfigError> {
+        Parser::new(body).document()
+    }
+
     /// Serializes for GetBucketCors: XML declaration, the namespaced root, only the members
     /// that are set, list order kept. Children follow the API reference's order
     /// (AllowedHeader, AllowedMethod, AllowedOrigin, ExposeHeader, ID, MaxAgeSeconds).
