@@ -117,7 +117,7 @@ fn local_store(data_dir: &PathBuf) -> anyhow::Result<KeyStore> {
 
 /// One plain HTTP/1.1 call to the admin listener.
 fn admin_call(at: &Where, url: &str, method: &str, name: &str) -> anyhow::Result<Value> {
-    let creds = at.credentials.resolve()?;
+    let secret = at.credentials.resolve_secret()?;
     let Some(authority) = url.strip_prefix("http://") else {
         bail!("--admin-url must be http://HOST:PORT");
     };
@@ -136,7 +136,7 @@ fn admin_call(at: &Where, url: &str, method: &str, name: &str) -> anyhow::Result
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        creds.secret_key
+        secret
     )?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;

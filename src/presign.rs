@@ -29,6 +29,14 @@ pub struct CredentialArgs {
 }
 
 impl CredentialArgs {
+    /// The root secret alone (what the admin listener wants).
+    pub fn resolve_secret(&self) -> anyhow::Result<String> {
+        match &self.secret_key {
+            Some(secret) => Ok(secret.clone()),
+            None => Ok(self.resolve()?.secret_key),
+        }
+    }
+
     pub fn resolve(&self) -> anyhow::Result<RootCredentials> {
         if let (Some(access_key), Some(secret_key)) = (&self.access_key, &self.secret_key) {
             return Ok(RootCredentials {
