@@ -214,16 +214,51 @@ async fn flexible_checksums_are_verified() {
     let s3 = server.client();
     let bucket = new_bucket(&s3, "cksum").await;
     let body = pattern(100_000, 3);
-    // The SDK default: aws-chunked body with a CRC32 trailer.
+    // The SDK default for an in-memory body: a CRC32 header.
     let out = s3
         .put_object()
         .bucket(&bucket)
-        .key("trailer")
+        .key("in-memory")
         .body(ByteStream::from(body.clone()))
         .send()
         .await
         .unwrap();
     assert_eq!(out.checksum_crc32(), Some(crc32_b64(&body).as_str()));
+    // ...and for a streaming body: aws-chunked with a CRC32 trailer.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("body.bin");
+    std::fs::write(&path, &body).unwrap();
+    let out = s3
+        .put_object()
+        .bucket(&bucket)
+        .key("trailer")
+        .body(ByteStream::from_path(&path).await.unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.checksum_crc32(), Some(crc32_b64(&body).as_str()));
+    assert_eq!(
+        out.e_tag(),
+        Some(format!("\"{}\"", md5_hex(&body)).as_str())
+    );
+    // A real Content-Encoding survives next to aws-chunked.
+    s3.put_object()
+        .bucket(&bucket)
+        .key("gzip")
+        .content_encoding("gzip")
+        .body(ByteStream::from_path(&path).await.unwrap())
+        .send()
+        .await
+        .unwrap();
+    let head = s3
+        .head_object()
+        .bucket(&bucket)
+        .key("gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_encoding(), Some("gzip"));
+    assert_eq!(head.content_length(), Some(100_000));
     let head = s3
         .head_object()
         .bucket(&bucket)

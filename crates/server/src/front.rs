@@ -109,7 +109,8 @@ impl Front {
     where
         B: Into<Body>,
     {
-        let req = req.map(Into::into);
+        let mut req = req.map(Into::into);
+        merge_content_encoding(req.headers_mut());
         let mut res = match self.s3.call(req).await {
             Ok(res) => res,
             Err(e) => {
@@ -157,6 +158,25 @@ fn fallback_operation(method: &Method, query: Option<&str>, target: &Target) -> 
         (Target::Service, _) => format!("{method}:service"),
         (Target::Bucket(_), _) => format!("{method}:bucket"),
         (Target::Object(..), _) => format!("{method}:object"),
+    }
+}
+
+/// The AWS SDKs send `Content-Encoding: gzip` and `Content-Encoding:
+/// aws-chunked` as two header lines; s3s refuses a repeated header. Joins
+/// them into one list as RFC 9110 §5.3 allows, with a bare `,` so that the
+/// SigV4 canonical value (repeated values joined by `,`) stays the same.
+fn merge_content_encoding(headers: &mut http::HeaderMap) {
+    let values: Vec<&[u8]> = headers
+        .get_all(header::CONTENT_ENCODING)
+        .iter()
+        .map(|v| v.as_bytes())
+        .collect();
+    if values.len() < 2 {
+        return;
+    }
+    let joined = values.join(&b","[..]);
+    if let Ok(v) = HeaderValue::from_bytes(&joined) {
+        headers.insert(header::CONTENT_ENCODING, v);
     }
 }
 
@@ -210,6 +230,18 @@ mod tests {
         assert_eq!(presigned_expiry_error(Some("X-Amz-Expires=604800")), None);
         assert!(presigned_expiry_error(Some("a=b&X-Amz-Expires=604801")).is_some());
         assert!(presigned_expiry_error(Some("X-Amz-Expires=-1")).is_some());
+    }
+
+    #[test]
+    fn repeated_content_encodings_are_joined() {
+        let mut h = http::HeaderMap::new();
+        h.append(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        merge_content_encoding(&mut h);
+        assert_eq!(h[header::CONTENT_ENCODING], "gzip");
+        h.append(header::CONTENT_ENCODING, HeaderValue::from_static("aws-chunked"));
+        merge_content_encoding(&mut h);
+        assert_eq!(h.get_all(header::CONTENT_ENCODING).iter().count(), 1);
+        assert_eq!(h[header::CONTENT_ENCODING], "gzip,aws-chunked");
     }
 
     #[test]
