@@ -2,6 +2,7 @@
 //! `preflight keys` manages users' access keys, `preflight presign` signs
 //! URLs and browser form uploads.
 
+mod cors_cmd;
 mod credentials;
 mod keys_cmd;
 mod presign;
@@ -36,6 +37,8 @@ enum Command {
     /// Presigned URLs (get, put) and browser form uploads (post).
     #[command(subcommand)]
     Presign(presign::PresignCommand),
+    /// Bucket CORS tools: explain a request, lint a configuration, print a preset.
+    Cors(cors_cmd::CorsArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -180,5 +183,6 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Keys(cmd) => keys_cmd::run(cmd),
         Command::Presign(cmd) => presign::run(cmd),
+        Command::Cors(args) => cors_cmd::run(args),
     }
 }

@@ -62,7 +62,13 @@ fn has_cors_subresource(uri: &Uri) -> bool {
 
 #[async_trait::async_trait]
 impl S3Route for CorsRoute {
-    fn is_match(&self, method: &Method, uri: &Uri, headers: &HeaderMap, _: &mut http::Extensions) -> bool {
+    fn is_match(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        _: &mut http::Extensions,
+    ) -> bool {
         matches!(*method, Method::GET | Method::PUT | Method::DELETE)
             && has_cors_subresource(uri)
             && self.bucket_of(uri, headers).is_some()
@@ -93,7 +99,11 @@ impl S3Route for CorsRoute {
 }
 
 impl CorsRoute {
-    async fn put_bucket_cors(&self, bucket: &str, mut req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+    async fn put_bucket_cors(
+        &self,
+        bucket: &str,
+        mut req: S3Request<Body>,
+    ) -> S3Result<S3Response<Body>> {
         let body = req
             .input
             .store_all_limited(MAX_CORS_BODY)
@@ -101,7 +111,8 @@ impl CorsRoute {
             .map_err(|_| s3_err(S3ErrorCode::MalformedXML))?;
         verify_integrity(&req.headers, &body)?;
         let config = CorsConfig::from_xml(&body).map_err(|e| {
-            let code = S3ErrorCode::from_bytes(e.code().as_bytes()).unwrap_or(S3ErrorCode::InvalidRequest);
+            let code =
+                S3ErrorCode::from_bytes(e.code().as_bytes()).unwrap_or(S3ErrorCode::InvalidRequest);
             S3Error::with_message(code, e.message())
         })?;
         let xml = config.to_xml();
@@ -113,7 +124,12 @@ impl CorsRoute {
             .refresh(self.meta.as_ref(), bucket)
             .await
             .map_err(store_err)?;
-        tracing::info!(bucket, rules = config.rules.len(), "bucket CORS configuration set");
+        tracing::info!(
+            bucket,
+            rules = config.rules.len(),
+            "bucket CORS configuration set"
+        );
+        log_lint_findings(bucket, &config);
         Ok(S3Response::new(Body::empty()))
     }
 
@@ -126,13 +142,36 @@ impl CorsRoute {
             .refresh(self.meta.as_ref(), bucket)
             .await
             .map_err(store_err)?;
-        Ok(S3Response::with_status(Body::empty(), StatusCode::NO_CONTENT))
+        Ok(S3Response::with_status(
+            Body::empty(),
+            StatusCode::NO_CONTENT,
+        ))
+    }
+}
+
+/// S3 accepts many configurations that cannot work (an origin with a trailing slash, uploads
+/// without ETag exposed, …): say so in the log, once, when the configuration is set.
+/// `rule` is 1-based, as `preflight cors lint` prints it.
+fn log_lint_findings(bucket: &str, config: &CorsConfig) {
+    for f in preflight_cors::lint(config) {
+        tracing::warn!(
+            bucket,
+            rule = f.rule_index.map(|i| i + 1),
+            code = f.code,
+            severity = %f.severity,
+            message = %f.message,
+            fix = %f.fix,
+            "CORS configuration lint finding"
+        );
     }
 }
 
 fn get_bucket_cors(bucket: &str, config: Option<&CorsConfig>) -> S3Response<Body> {
     let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
     match config {
         Some(cfg) => S3Response {
             output: Body::from(cfg.to_xml()),
@@ -186,7 +225,10 @@ fn verify_integrity(headers: &HeaderMap, body: &[u8]) -> S3Result<()> {
             if checksum_of(algo, body) != v.trim() {
                 return Err(S3Error::with_message(
                     S3ErrorCode::BadDigest,
-                    format!("The {} you specified did not match the calculated checksum.", algo.name()),
+                    format!(
+                        "The {} you specified did not match the calculated checksum.",
+                        algo.name()
+                    ),
                 ));
             }
         }
@@ -225,9 +267,15 @@ mod tests {
         h.insert("content-md5", md5.parse().unwrap());
         assert!(verify_integrity(&h, body).is_ok());
         let mut h = HeaderMap::new();
-        h.insert("x-amz-checksum-crc32", checksum_of(ChecksumAlgo::Crc32, body).parse().unwrap());
+        h.insert(
+            "x-amz-checksum-crc32",
+            checksum_of(ChecksumAlgo::Crc32, body).parse().unwrap(),
+        );
         assert!(verify_integrity(&h, body).is_ok());
         h.insert("x-amz-checksum-crc32", "AAAAAA==".parse().unwrap());
-        assert_eq!(*verify_integrity(&h, body).unwrap_err().code(), S3ErrorCode::BadDigest);
+        assert_eq!(
+            *verify_integrity(&h, body).unwrap_err().code(),
+            S3ErrorCode::BadDigest
+        );
     }
 }
