@@ -4,7 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -108,7 +108,7 @@ pub fn run(cmd: KeysCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn local_store(data_dir: &PathBuf) -> anyhow::Result<KeyStore> {
+fn local_store(data_dir: &Path) -> anyhow::Result<KeyStore> {
     if !data_dir.is_dir() {
         bail!("data dir {} does not exist", data_dir.display());
     }

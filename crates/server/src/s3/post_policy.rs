@@ -282,7 +282,8 @@ mod tests {
             ("x-amz-signature", "s"),
         ];
         // (conditions, extra fields, expected failure text or "")
-        let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
             (
                 r#"{"bucket":"b"},["starts-with","$key","up/"]"#,
                 &[("key", "up/a.png")],
