@@ -151,17 +151,19 @@ impl CorsRoute {
 
 /// S3 accepts many configurations that cannot work (an origin with a trailing slash, uploads
 /// without ETag exposed, …): say so in the log, once, when the configuration is set.
-/// `rule` is 1-based, as `preflight cors lint` prints it.
+/// Target `preflight::cors`; `rule` is 1-based, as `preflight cors lint` prints it.
 fn log_lint_findings(bucket: &str, config: &CorsConfig) {
     for f in preflight_cors::lint(config) {
+        // The finding's text is the event's `message` field.
         tracing::warn!(
+            target: "preflight::cors",
             bucket,
             rule = f.rule_index.map(|i| i + 1),
             code = f.code,
             severity = %f.severity,
-            message = %f.message,
             fix = %f.fix,
-            "CORS configuration lint finding"
+            "{}",
+            f.message
         );
     }
 }
