@@ -21,7 +21,10 @@ impl Source {
     pub fn describe(&self, data_dir: &Path) -> String {
         let path = file_path(data_dir);
         match self {
-            Source::Given => "from --access-key/--secret-key or PREFLIGHT_ACCESS_KEY/PREFLIGHT_SECRET_KEY".to_owned(),
+            Source::Given => {
+                "from --access-key/--secret-key or PREFLIGHT_ACCESS_KEY/PREFLIGHT_SECRET_KEY"
+                    .to_owned()
+            }
             Source::Loaded => format!("loaded from {}", path.display()),
             Source::Generated => format!("generated and saved to {} (mode 0600)", path.display()),
         }
@@ -42,8 +45,8 @@ pub fn load_or_generate(data_dir: &Path) -> anyhow::Result<(RootCredentials, Sou
     let path = file_path(data_dir);
     match std::fs::read(&path) {
         Ok(bytes) => {
-            let stored: Stored =
-                serde_json::from_slice(&bytes).with_context(|| format!("{} is not valid", path.display()))?;
+            let stored: Stored = serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} is not valid", path.display()))?;
             let creds = RootCredentials {
                 access_key: stored.access_key,
                 secret_key: stored.secret_key,
@@ -60,7 +63,10 @@ pub fn load_or_generate(data_dir: &Path) -> anyhow::Result<(RootCredentials, Sou
 }
 
 fn generate() -> RootCredentials {
-    let access = uuid::Uuid::new_v4().simple().to_string().to_ascii_uppercase();
+    let access = uuid::Uuid::new_v4()
+        .simple()
+        .to_string()
+        .to_ascii_uppercase();
     let secret_bytes: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
         .iter()
         .flat_map(|u| u.as_bytes().to_vec())

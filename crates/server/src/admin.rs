@@ -22,16 +22,25 @@ pub type AdminResponse = Response<Full<Bytes>>;
 fn text(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> AdminResponse {
     let mut res = Response::new(Full::new(body.into()));
     *res.status_mut() = status;
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
     res
 }
 
 /// Routes one admin request.
-pub async fn handle<B>(ctx: Arc<AdminContext>, req: Request<B>) -> Result<AdminResponse, Infallible> {
-    if let Some(res) =
-        crate::keys::admin::handle(&ctx.keys, &ctx.root_secret, req.method(), req.uri().path(), req.headers())
-    {
+pub async fn handle<B>(
+    ctx: Arc<AdminContext>,
+    req: Request<B>,
+) -> Result<AdminResponse, Infallible> {
+    if let Some(res) = crate::keys::admin::handle(
+        &ctx.keys,
+        &ctx.root_secret,
+        req.method(),
+        req.uri().path(),
+        req.headers(),
+    ) {
         return Ok(res);
     }
     let res = match (req.method(), req.uri().path()) {
@@ -40,7 +49,11 @@ pub async fn handle<B>(ctx: Arc<AdminContext>, req: Request<B>) -> Result<AdminR
         }
         (&Method::GET, "/metrics") => match crate::metrics::render() {
             Some(body) => text(StatusCode::OK, "text/plain; version=0.0.4", body),
-            None => text(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "metrics recorder unavailable\n"),
+            None => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                "metrics recorder unavailable\n",
+            ),
         },
         _ => text(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
     };

@@ -71,18 +71,28 @@ impl BucketCache {
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<BucketEntry>> {
-        self.map.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+        self.map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
     }
 
     /// Adds or replaces a bucket's entry.
     pub fn insert(&self, record: BucketRecord) {
         let entry = Arc::new(BucketEntry::new(record));
         let name = entry.record.name.clone();
-        self.map.write().unwrap_or_else(|e| e.into_inner()).insert(name, entry);
+        self.map
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name, entry);
     }
 
     pub fn remove(&self, name: &str) {
-        self.map.write().unwrap_or_else(|e| e.into_inner()).remove(name);
+        self.map
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
     }
 
     /// Re-reads one bucket from the store after a change was committed.

@@ -62,11 +62,18 @@ impl Front {
 
         let mut res = if req.method() == Method::OPTIONS {
             let _ = operation.0.set("Preflight".to_owned());
-            cors_layer::preflight(&self.buckets, self.vary, req.headers(), &target, &request_id)
+            cors_layer::preflight(
+                &self.buckets,
+                self.vary,
+                req.headers(),
+                &target,
+                &request_id,
+            )
         } else {
             req.extensions_mut().insert(operation.clone());
             let fallback = fallback_operation(req.method(), req.uri().query(), &target);
-            let cors = cors_layer::evaluate_actual(&self.buckets, req.headers(), req.method(), &target);
+            let cors =
+                cors_layer::evaluate_actual(&self.buckets, req.headers(), req.method(), &target);
             let mut res = match presigned_expiry_error(req.uri().query()) {
                 Some(message) => errors::error_response(
                     StatusCode::BAD_REQUEST,
@@ -78,8 +85,13 @@ impl Front {
                 None => match &target {
                     Target::Bucket(bucket) if is_form_upload(req.method(), req.headers()) => {
                         let _ = operation.0.set("PostObject".to_owned());
-                        let peer = req.extensions().get::<crate::access::PeerAddr>().map(|p| p.0);
-                        self.post.handle(req.map(Into::into), bucket, peer, &request_id).await
+                        let peer = req
+                            .extensions()
+                            .get::<crate::access::PeerAddr>()
+                            .map(|p| p.0);
+                        self.post
+                            .handle(req.map(Into::into), bucket, peer, &request_id)
+                            .await
                     }
                     _ => self.call_s3(req, &request_id).await,
                 },
@@ -147,7 +159,9 @@ fn content_length(headers: &http::HeaderMap) -> u64 {
 /// A metrics label for requests the access layer never saw (custom routes,
 /// signature failures): method and what the path addresses.
 fn fallback_operation(method: &Method, query: Option<&str>, target: &Target) -> String {
-    let sub = query.and_then(|q| q.split('&').next()).map(|kv| kv.split('=').next().unwrap_or(""));
+    let sub = query
+        .and_then(|q| q.split('&').next())
+        .map(|kv| kv.split('=').next().unwrap_or(""));
     match (target, sub) {
         (Target::Bucket(_), Some("cors")) => match *method {
             Method::PUT => "PutBucketCors".to_owned(),
@@ -182,8 +196,12 @@ fn merge_content_encoding(headers: &mut http::HeaderMap) {
 
 /// s3s writes error documents without `RequestId`/`HostId`: add them.
 fn fix_error_body(res: &mut Response<Body>, request_id: &str) {
-    let Some(body) = res.body().bytes() else { return };
-    let Some(fixed) = errors::add_request_id(&body, request_id) else { return };
+    let Some(body) = res.body().bytes() else {
+        return;
+    };
+    let Some(fixed) = errors::add_request_id(&body, request_id) else {
+        return;
+    };
     set_body(res, fixed);
 }
 
@@ -192,8 +210,10 @@ fn set_body(res: &mut Response<Body>, body: Bytes) {
         res.headers_mut().insert(header::CONTENT_LENGTH, v);
     }
     if !res.headers().contains_key(header::CONTENT_TYPE) {
-        res.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/xml"),
+        );
     }
     *res.body_mut() = Body::from(body);
 }
@@ -238,7 +258,10 @@ mod tests {
         h.append(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         merge_content_encoding(&mut h);
         assert_eq!(h[header::CONTENT_ENCODING], "gzip");
-        h.append(header::CONTENT_ENCODING, HeaderValue::from_static("aws-chunked"));
+        h.append(
+            header::CONTENT_ENCODING,
+            HeaderValue::from_static("aws-chunked"),
+        );
         merge_content_encoding(&mut h);
         assert_eq!(h.get_all(header::CONTENT_ENCODING).iter().count(), 1);
         assert_eq!(h[header::CONTENT_ENCODING], "gzip,aws-chunked");
@@ -248,6 +271,9 @@ mod tests {
     fn request_ids_look_like_s3() {
         let id = new_request_id();
         assert_eq!(id.len(), 16);
-        assert!(id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_lowercase()));
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_lowercase())
+        );
     }
 }

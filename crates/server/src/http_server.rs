@@ -20,13 +20,13 @@ use crate::RootCredentials;
 use crate::access::{AccessLayer, PeerAddr};
 use crate::admin::{self, AdminContext};
 use crate::auth::KeyAuth;
-use crate::keys::KeyStore;
 use crate::buckets::BucketCache;
 use crate::front::{Front, VaryMode};
 use crate::host::PreflightHost;
+use crate::keys::KeyStore;
 use crate::s3::PreflightS3;
-use crate::s3::post_object::PostObjectHandler;
 use crate::s3::cors_api::CorsRoute;
+use crate::s3::post_object::PostObjectHandler;
 
 /// Largest XML body s3s will read (DeleteObjects with 1000 long keys fits).
 const XML_MAX_BODY: usize = 2 * 1024 * 1024;
@@ -153,7 +153,11 @@ impl Server {
             }
             None => None,
         };
-        Ok(Server { listener, front, admin })
+        Ok(Server {
+            listener,
+            front,
+            admin,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -177,7 +181,9 @@ impl Server {
             .max_buf_size(MAX_HEAD_BYTES);
         builder.http2().max_header_list_size(MAX_HEAD_BYTES as u32);
         let graceful = GracefulShutdown::new();
-        let admin_task = self.admin.map(|(listener, ctx)| tokio::spawn(serve_admin(listener, ctx)));
+        let admin_task = self
+            .admin
+            .map(|(listener, ctx)| tokio::spawn(serve_admin(listener, ctx)));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {

@@ -20,8 +20,8 @@ mod front;
 mod host;
 mod http_server;
 pub mod keys;
-mod policy;
 mod metrics;
+mod policy;
 mod s3;
 pub mod sigv4;
 
