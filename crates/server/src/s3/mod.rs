@@ -26,6 +26,9 @@ use crate::errors::s3_err;
 /// The largest object a single PUT may create: 5 GiB.
 pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 
+/// How long a replaced or deleted object's blobs outlive it.
+const GC_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Shared state of the S3 operations.
 #[derive(Clone)]
 pub struct PreflightS3 {
@@ -34,6 +37,8 @@ pub struct PreflightS3 {
     buckets: Arc<BucketCache>,
     region: String,
     owner: Owner,
+    /// How long unreferenced blobs stay readable (see `release_blobs`).
+    gc_grace: std::time::Duration,
 }
 
 impl PreflightS3 {
@@ -50,6 +55,7 @@ impl PreflightS3 {
             buckets,
             region,
             owner: owner_of(&root.access_key),
+            gc_grace: GC_GRACE,
         }
     }
 
@@ -60,14 +66,27 @@ impl PreflightS3 {
             .ok_or_else(|| s3_err(s3s::S3ErrorCode::NoSuchBucket))
     }
 
-    /// Deletes blobs that a committed change left unreferenced. A failure
-    /// only leaks space (the startup sweep reclaims it), so it is logged.
+    /// Deletes blobs that a committed change left unreferenced, after a
+    /// grace period: a GET that read the old metadata just before the change
+    /// may still be about to open them (every part of a multipart object is
+    /// opened only when the stream reaches it). A crash before the deletion
+    /// leaves orphans, which the startup sweep reclaims; a failure only leaks
+    /// space, so it is logged.
     async fn release_blobs(&self, blobs: impl IntoIterator<Item = BlobId>) {
-        for id in blobs {
-            if let Err(e) = self.blobs.delete(&id).await {
-                tracing::warn!(blob = %id, error = %e, "could not delete unreferenced blob");
-            }
+        let ids: Vec<BlobId> = blobs.into_iter().collect();
+        if ids.is_empty() {
+            return;
         }
+        let store = self.blobs.clone();
+        let grace = self.gc_grace;
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            for id in ids {
+                if let Err(e) = store.delete(&id).await {
+                    tracing::warn!(blob = %id, error = %e, "could not delete unreferenced blob");
+                }
+            }
+        });
     }
 }
 
