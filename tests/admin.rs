@@ -7,7 +7,10 @@ use aws_sdk_s3::primitives::ByteStream;
 use common::TestServer;
 
 fn admin_url(server: &TestServer) -> String {
-    format!("http://{}", server.admin_addr.as_deref().expect("admin listener"))
+    format!(
+        "http://{}",
+        server.admin_addr.as_deref().expect("admin listener")
+    )
 }
 
 #[tokio::test]

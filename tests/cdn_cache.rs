@@ -73,7 +73,11 @@ http {{
             .arg(dir.path())
             .spawn()
             .expect("start nginx");
-        let nginx = Nginx { child, port, _dir: dir };
+        let nginx = Nginx {
+            child,
+            port,
+            _dir: dir,
+        };
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return nginx;
@@ -96,14 +100,21 @@ impl Drop for Nginx {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn nginx_available() -> bool {
     if Path::new(NGINX).exists() {
         return true;
     }
-    assert!(std::env::var("CI").is_err(), "nginx is required in CI ({NGINX} is missing)");
+    assert!(
+        std::env::var("CI").is_err(),
+        "nginx is required in CI ({NGINX} is missing)"
+    );
     eprintln!("skipping: {NGINX} is not installed (apt-get install nginx)");
     false
 }
@@ -121,10 +132,19 @@ async fn public_object(server: &TestServer) -> String {
         .send()
         .await
         .unwrap();
-    let rule = CorsRule::builder().allowed_origins(ORIGIN).allowed_methods("GET").build().unwrap();
+    let rule = CorsRule::builder()
+        .allowed_origins(ORIGIN)
+        .allowed_methods("GET")
+        .build()
+        .unwrap();
     s3.put_bucket_cors()
         .bucket(&bucket)
-        .cors_configuration(CorsConfiguration::builder().cors_rules(rule).build().unwrap())
+        .cors_configuration(
+            CorsConfiguration::builder()
+                .cors_rules(rule)
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
@@ -145,9 +165,17 @@ async fn cached_then_cross_origin(vary_mode: &str) -> (String, Option<String>) {
     assert_eq!(first.headers()["x-cache-status"], "MISS");
     assert!(first.headers().get("access-control-allow-origin").is_none());
 
-    let second = http.get(&url).header("origin", ORIGIN).send().await.unwrap();
+    let second = http
+        .get(&url)
+        .header("origin", ORIGIN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(second.status(), 200);
-    let status = second.headers()["x-cache-status"].to_str().unwrap().to_owned();
+    let status = second.headers()["x-cache-status"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let allow = second
         .headers()
         .get("access-control-allow-origin")

@@ -11,7 +11,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     BucketCannedAcl, CompletedMultipartUpload, CompletedPart, Grant, ObjectCannedAcl, Permission,
 };
-use common::{TestServer, bucket_name};
+use common::{TestServer, bucket_name, xml_field};
 use s3_util::expect_error;
 
 const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
@@ -142,7 +142,24 @@ async fn public_read_bucket() {
         .send()
         .await
         .unwrap();
-    expect_error(res, 404, "NoSuchKey").await;
+    let body = expect_error(res, 404, "NoSuchKey").await;
+    // S3 names the key (and, for NoSuchBucket, the bucket) in the error.
+    assert_eq!(
+        xml_field(&body, "Key").as_deref(),
+        Some("missing"),
+        "{body}"
+    );
+    let res = http
+        .get(server.url("/no-such-bucket-here/k"))
+        .send()
+        .await
+        .unwrap();
+    let body = expect_error(res, 404, "NoSuchBucket").await;
+    assert_eq!(
+        xml_field(&body, "BucketName").as_deref(),
+        Some("no-such-bucket-here"),
+        "{body}"
+    );
 
     // Reading is not writing, and ACLs are the owner's.
     let res = http

@@ -122,7 +122,11 @@ pub fn evaluate_actual(
     let Some(cfg) = cfg else {
         // A cross-origin request to a bucket without CORS: S3 adds nothing.
         if target.bucket().is_some() {
-            let reason = if entry.is_none() { "no-bucket" } else { "no-config" };
+            let reason = if entry.is_none() {
+                "no-bucket"
+            } else {
+                "no-config"
+            };
             metrics::record_cors(false, Some(reason));
         }
         return ActualCors::default();

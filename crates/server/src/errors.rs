@@ -33,12 +33,16 @@ fn default_message(code: &S3ErrorCode) -> &'static str {
         C::NoSuchCORSConfiguration => "The CORS configuration does not exist",
         C::KeyTooLongError => "Your key is too long",
         C::EntityTooLarge => "Your proposed upload exceeds the maximum allowed size",
-        C::EntityTooSmall => "Your proposed upload is smaller than the minimum allowed object size.",
+        C::EntityTooSmall => {
+            "Your proposed upload is smaller than the minimum allowed object size."
+        }
         C::MetadataTooLarge => "Your metadata headers exceed the maximum allowed metadata size.",
         C::InvalidPart => {
             "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
         }
-        C::InvalidPartOrder => "The list of parts was not in ascending order. Parts must be ordered by part number.",
+        C::InvalidPartOrder => {
+            "The list of parts was not in ascending order. Parts must be ordered by part number."
+        }
         C::PreconditionFailed => "At least one of the pre-conditions you specified did not hold",
         C::InvalidRange => "The requested range is not satisfiable",
         C::BadDigest => "The Content-MD5 you specified did not match what we received.",
@@ -127,21 +131,49 @@ pub fn error_response(
     let body = error_xml(code, message, extra, request_id);
     let mut res = Response::new(Body::from(body));
     *res.status_mut() = status;
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
     res
 }
 
-/// Adds `RequestId` and `HostId` to an XML error body produced by s3s, which
-/// leaves them out. Returns `None` when the body is not such a document.
-pub fn add_request_id(body: &Bytes, request_id: &str) -> Option<Bytes> {
+/// Completes an XML error body produced by s3s, which leaves out what S3
+/// puts after `Message`: the resource named by the error (`Key` for
+/// NoSuchKey, `BucketName` for NoSuchBucket, from `bucket` and `key`), then
+/// `RequestId` and `HostId`. Returns `None` when the body is not such a
+/// document or is already complete.
+pub fn complete_error_body(
+    body: &Bytes,
+    request_id: &str,
+    bucket: Option<&str>,
+    key: Option<&str>,
+) -> Option<Bytes> {
     let text = std::str::from_utf8(body).ok()?;
     if text.contains("<RequestId>") {
         return None;
     }
     let at = text.rfind("</Error>")?;
-    let mut s = String::with_capacity(text.len() + 128);
+    let mut s = String::with_capacity(text.len() + 256);
     s.push_str(&text[..at]);
+    let resource = if text.contains("<Code>NoSuchKey</Code>") {
+        key.map(|k| ("Key", k))
+    } else if text.contains("<Code>NoSuchBucket</Code>") {
+        bucket.map(|b| ("BucketName", b))
+    } else {
+        None
+    };
+    if let Some((name, value)) = resource
+        && !text.contains(&format!("<{name}>"))
+    {
+        s.push('<');
+        s.push_str(name);
+        s.push('>');
+        push_escaped(&mut s, value);
+        s.push_str("</");
+        s.push_str(name);
+        s.push('>');
+    }
     push_ids(&mut s, request_id);
     s.push_str(&text[at..]);
     Some(Bytes::from(s))
@@ -152,12 +184,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn request_id_is_added_once() {
-        let body = Bytes::from_static(b"<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code></Error>");
-        let with = add_request_id(&body, "ABC").unwrap();
+    fn error_body_is_completed_once() {
+        let body =
+            Bytes::from_static(b"<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code></Error>");
+        let with = complete_error_body(&body, "ABC", Some("b"), Some("a&b")).unwrap();
         let text = std::str::from_utf8(&with).unwrap();
-        assert!(text.contains("<Code>NoSuchKey</Code><RequestId>ABC</RequestId><HostId>"));
-        assert!(add_request_id(&with, "ABC").is_none());
+        assert!(
+            text.contains(
+                "<Code>NoSuchKey</Code><Key>a&amp;b</Key><RequestId>ABC</RequestId><HostId>"
+            ),
+            "{text}"
+        );
+        assert!(complete_error_body(&with, "ABC", None, None).is_none());
     }
 
     #[test]

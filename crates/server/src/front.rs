@@ -93,7 +93,7 @@ impl Front {
                             .handle(req.map(Into::into), bucket, peer, &request_id)
                             .await
                     }
-                    _ => self.call_s3(req, &request_id).await,
+                    _ => self.call_s3(req, &request_id, &target).await,
                 },
             };
             let _ = operation.0.set(fallback);
@@ -117,7 +117,7 @@ impl Front {
         res
     }
 
-    async fn call_s3<B>(&self, req: Request<B>, request_id: &str) -> Response<Body>
+    async fn call_s3<B>(&self, req: Request<B>, request_id: &str, target: &Target) -> Response<Body>
     where
         B: Into<Body>,
     {
@@ -142,7 +142,7 @@ impl Front {
             res.headers_mut().remove(header::CONTENT_TYPE);
             res.headers_mut().remove(header::CONTENT_LENGTH);
         } else if res.status().is_client_error() || res.status().is_server_error() {
-            fix_error_body(&mut res, request_id);
+            fix_error_body(&mut res, request_id, target);
         }
         res
     }
@@ -195,11 +195,15 @@ fn merge_content_encoding(headers: &mut http::HeaderMap) {
 }
 
 /// s3s writes error documents without `RequestId`/`HostId`: add them.
-fn fix_error_body(res: &mut Response<Body>, request_id: &str) {
+fn fix_error_body(res: &mut Response<Body>, request_id: &str, target: &Target) {
     let Some(body) = res.body().bytes() else {
         return;
     };
-    let Some(fixed) = errors::add_request_id(&body, request_id) else {
+    let key = match target {
+        Target::Object(_, key) => Some(key.as_str()),
+        _ => None,
+    };
+    let Some(fixed) = errors::complete_error_body(&body, request_id, target.bucket(), key) else {
         return;
     };
     set_body(res, fixed);

@@ -94,7 +94,10 @@ mod tests {
     #[test]
     fn path_style() {
         let h = PreflightHost::new(None);
-        assert_eq!(resolve_target(&h, Some("127.0.0.1:9000"), "/"), Target::Service);
+        assert_eq!(
+            resolve_target(&h, Some("127.0.0.1:9000"), "/"),
+            Target::Service
+        );
         assert_eq!(resolve_target(&h, None, "/b"), Target::Bucket("b".into()));
         assert_eq!(resolve_target(&h, None, "/b/"), Target::Bucket("b".into()));
         assert_eq!(
@@ -115,7 +118,13 @@ mod tests {
             Target::Bucket("photos".into())
         );
         // The bare domain and other hosts are path style.
-        assert_eq!(resolve_target(&h, Some("s3.local:9000"), "/b"), Target::Bucket("b".into()));
-        assert_eq!(resolve_target(&h, Some("localhost:9000"), "/b"), Target::Bucket("b".into()));
+        assert_eq!(
+            resolve_target(&h, Some("s3.local:9000"), "/b"),
+            Target::Bucket("b".into())
+        );
+        assert_eq!(
+            resolve_target(&h, Some("localhost:9000"), "/b"),
+            Target::Bucket("b".into())
+        );
     }
 }

@@ -17,7 +17,8 @@ static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 /// Latency buckets in seconds: sub-millisecond preflights to multi-second
 /// transfers.
 const BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0,
 ];
 
 /// Installs the process-wide recorder once; later calls reuse it.
@@ -37,7 +38,10 @@ pub fn install() -> Option<PrometheusHandle> {
 }
 
 fn describe() {
-    metrics::describe_counter!("preflight_requests_total", "S3 requests by operation and status");
+    metrics::describe_counter!(
+        "preflight_requests_total",
+        "S3 requests by operation and status"
+    );
     metrics::describe_histogram!(
         "preflight_request_duration_seconds",
         metrics::Unit::Seconds,
@@ -68,7 +72,8 @@ pub fn record_request(operation: &str, status: u16, elapsed: Duration, received:
     let operation = operation.to_owned();
     metrics::counter!("preflight_requests_total", "operation" => operation.clone(), "status" => status.to_string())
         .increment(1);
-    metrics::histogram!("preflight_request_duration_seconds", "operation" => operation).record(elapsed.as_secs_f64());
+    metrics::histogram!("preflight_request_duration_seconds", "operation" => operation)
+        .record(elapsed.as_secs_f64());
     if received > 0 {
         metrics::counter!("preflight_received_bytes_total").increment(received);
     }

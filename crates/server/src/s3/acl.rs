@@ -15,13 +15,18 @@ const AUTHENTICATED_USERS: &str = "http://acs.amazonaws.com/groups/global/Authen
 /// grants for bucket owners and log delivery, which here is the one owner.
 fn canned(name: Option<&str>) -> S3Result<&'static str> {
     match name.unwrap_or("private") {
-        "private" | "bucket-owner-read" | "bucket-owner-full-control" | "aws-exec-read" | "log-delivery-write" => {
-            Ok("private")
-        }
+        "private"
+        | "bucket-owner-read"
+        | "bucket-owner-full-control"
+        | "aws-exec-read"
+        | "log-delivery-write" => Ok("private"),
         "public-read" => Ok("public-read"),
         "public-read-write" => Ok("public-read-write"),
         "authenticated-read" => Ok("authenticated-read"),
-        _ => Err(S3Error::with_message(S3ErrorCode::InvalidArgument, "Invalid canned ACL")),
+        _ => Err(S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            "Invalid canned ACL",
+        )),
     }
 }
 
@@ -105,7 +110,10 @@ fn canned_of_policy(policy: &AccessControlPolicy) -> S3Result<&'static str> {
     })
 }
 
-fn acl_from_input(canned_name: Option<&str>, policy: Option<&AccessControlPolicy>) -> S3Result<&'static str> {
+fn acl_from_input(
+    canned_name: Option<&str>,
+    policy: Option<&AccessControlPolicy>,
+) -> S3Result<&'static str> {
     match (canned_name, policy) {
         (Some(_), Some(_)) => Err(S3Error::with_message(
             S3ErrorCode::UnexpectedContent,
@@ -134,9 +142,16 @@ pub async fn put_bucket_acl(
 ) -> S3Result<S3Response<PutBucketAclOutput>> {
     let input = req.input;
     s3.bucket(&input.bucket)?;
-    let acl = acl_from_input(input.acl.as_ref().map(|a| a.as_str()), input.access_control_policy.as_ref())?;
+    let acl = acl_from_input(
+        input.acl.as_ref().map(|a| a.as_str()),
+        input.access_control_policy.as_ref(),
+    )?;
     s3.meta
-        .set_bucket_setting(&input.bucket, preflight_store::BucketSetting::Acl, Some(acl))
+        .set_bucket_setting(
+            &input.bucket,
+            preflight_store::BucketSetting::Acl,
+            Some(acl),
+        )
         .await
         .map_err(store_err)?;
     s3.buckets
@@ -171,7 +186,10 @@ pub async fn put_object_acl(
 ) -> S3Result<S3Response<PutObjectAclOutput>> {
     let input = req.input;
     s3.bucket(&input.bucket)?;
-    let acl = acl_from_input(input.acl.as_ref().map(|a| a.as_str()), input.access_control_policy.as_ref())?;
+    let acl = acl_from_input(
+        input.acl.as_ref().map(|a| a.as_str()),
+        input.access_control_policy.as_ref(),
+    )?;
     s3.meta
         .set_object_acl(&input.bucket, &input.key, acl)
         .await

@@ -71,7 +71,6 @@ pub async fn create_bucket(
     s3.buckets.insert(record);
     Ok(S3Response::new(CreateBucketOutput {
         location: Some(format!("/{}", input.bucket)),
-        ..Default::default()
     }))
 }
 
@@ -95,7 +94,10 @@ pub async fn delete_bucket(
     s3.meta.delete_bucket(name).await.map_err(store_err)?;
     // The CORS configuration, ACL and policy go with the bucket's row.
     s3.buckets.remove(name);
-    Ok(S3Response::with_status(DeleteBucketOutput::default(), http::StatusCode::NO_CONTENT))
+    Ok(S3Response::with_status(
+        DeleteBucketOutput::default(),
+        http::StatusCode::NO_CONTENT,
+    ))
 }
 
 pub async fn get_bucket_location(

@@ -36,7 +36,11 @@ pub fn parse_http_date(s: &str) -> Option<Timestamp> {
 pub fn object_headers(inputs: HeaderInputs<'_>) -> S3Result<ObjectHeaders> {
     let mut user_metadata: Vec<(String, String)> = inputs
         .metadata
-        .map(|m| m.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect()
+        })
         .unwrap_or_default();
     user_metadata.sort();
     let size: usize = user_metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
@@ -70,7 +74,9 @@ pub fn metadata_map(h: &ObjectHeaders) -> Option<Metadata> {
 
 /// The checksum algorithms a request asks for (headers, the SDK algorithm
 /// header, and the trailer announcement) and the values it sent in headers.
-pub fn requested_checksums(headers: &HeaderMap) -> (Vec<ChecksumAlgo>, Vec<(ChecksumAlgo, String)>) {
+pub fn requested_checksums(
+    headers: &HeaderMap,
+) -> (Vec<ChecksumAlgo>, Vec<(ChecksumAlgo, String)>) {
     let mut algos = Vec::new();
     let mut values = Vec::new();
     for algo in ChecksumAlgo::ALL {
@@ -99,7 +105,9 @@ pub fn requested_checksums(headers: &HeaderMap) -> (Vec<ChecksumAlgo>, Vec<(Chec
 
 /// Checksum values sent as trailers of an aws-chunked body.
 pub fn trailer_checksums(trailers: Option<HeaderMap>) -> Vec<(ChecksumAlgo, String)> {
-    let Some(trailers) = trailers else { return Vec::new() };
+    let Some(trailers) = trailers else {
+        return Vec::new();
+    };
     ChecksumAlgo::ALL
         .into_iter()
         .filter_map(|a| {

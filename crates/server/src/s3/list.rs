@@ -139,7 +139,9 @@ fn contents(objects: Vec<ObjectRecord>, encode: bool, owner: Option<&Owner>) -> 
             e_tag: Some(etag_of(&o.etag)),
             last_modified: Some(Timestamp::from(o.last_modified)),
             size: Some(o.size as i64),
-            storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+            storage_class: Some(ObjectStorageClass::from_static(
+                ObjectStorageClass::STANDARD,
+            )),
             owner: owner.cloned(),
             ..Default::default()
         })
@@ -169,7 +171,15 @@ pub async fn list_objects_v2(
         Some(token) => Some(decode_token(token)?),
         None => input.start_after.clone().filter(|s| !s.is_empty()),
     };
-    let page = list_page(s3, &input.bucket, &prefix, delimiter.as_deref(), after, max_keys).await?;
+    let page = list_page(
+        s3,
+        &input.bucket,
+        &prefix,
+        delimiter.as_deref(),
+        after,
+        max_keys,
+    )
+    .await?;
     let key_count = (page.objects.len() + page.prefixes.len()) as i32;
     let next = page
         .truncated
@@ -205,7 +215,15 @@ pub async fn list_objects(
     let prefix = input.prefix.clone().unwrap_or_default();
     let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
     let marker = input.marker.clone().filter(|m| !m.is_empty());
-    let page = list_page(s3, &input.bucket, &prefix, delimiter.as_deref(), marker, max_keys).await?;
+    let page = list_page(
+        s3,
+        &input.bucket,
+        &prefix,
+        delimiter.as_deref(),
+        marker,
+        max_keys,
+    )
+    .await?;
     let enc = |s: String| if encode { url_encode(&s) } else { s };
     // S3 returns NextMarker only when a delimiter was given.
     let next_marker = (page.truncated && delimiter.is_some())
@@ -234,7 +252,12 @@ fn decode_token(token: &str) -> S3Result<String> {
     B64.decode(token)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| S3Error::with_message(S3ErrorCode::InvalidArgument, "The continuation token provided is incorrect"))
+        .ok_or_else(|| {
+            S3Error::with_message(
+                S3ErrorCode::InvalidArgument,
+                "The continuation token provided is incorrect",
+            )
+        })
 }
 
 #[cfg(test)]

@@ -31,9 +31,19 @@ fn check_part_number(n: i32) -> S3Result<u32> {
     }
 }
 
-async fn load_upload(s3: &PreflightS3, bucket: &str, key: &str, upload_id: &str) -> S3Result<UploadRecord> {
+async fn load_upload(
+    s3: &PreflightS3,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+) -> S3Result<UploadRecord> {
     s3.bucket(bucket)?;
-    match s3.meta.get_upload(bucket, upload_id).await.map_err(store_err)? {
+    match s3
+        .meta
+        .get_upload(bucket, upload_id)
+        .await
+        .map_err(store_err)?
+    {
         Some(u) if u.key == key => Ok(u),
         _ => Err(s3_err(S3ErrorCode::NoSuchUpload)),
     }
@@ -74,7 +84,12 @@ pub async fn create_multipart_upload(
 }
 
 /// Records a written part, releasing the part it replaced.
-async fn commit_part(s3: &PreflightS3, upload_id: &str, number: u32, written: &Written) -> S3Result<PartRecord> {
+async fn commit_part(
+    s3: &PreflightS3,
+    upload_id: &str,
+    number: u32,
+    written: &Written,
+) -> S3Result<PartRecord> {
     let part = PartRecord {
         number,
         blob: written.blob.clone(),
@@ -97,17 +112,30 @@ async fn commit_part(s3: &PreflightS3, upload_id: &str, number: u32, written: &W
     }
 }
 
-pub async fn upload_part(s3: &PreflightS3, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+pub async fn upload_part(
+    s3: &PreflightS3,
+    req: S3Request<UploadPartInput>,
+) -> S3Result<S3Response<UploadPartOutput>> {
     let (algos, mut expected) = requested_checksums(&req.headers);
     let trailers = req.trailing_headers.clone();
     let input = req.input;
     let number = check_part_number(input.part_number)?;
     load_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
-    if input.content_length.is_some_and(|n| n as u64 > MAX_PUT_SIZE) {
+    if input
+        .content_length
+        .is_some_and(|n| n as u64 > MAX_PUT_SIZE)
+    {
         return Err(s3_err(S3ErrorCode::EntityTooLarge));
     }
     let expected_len = input.content_length.map(|n| n as u64);
-    let written = write_blob(s3.blobs.as_ref(), input.body, &algos, MAX_PUT_SIZE, expected_len).await?;
+    let written = write_blob(
+        s3.blobs.as_ref(),
+        input.body,
+        &algos,
+        MAX_PUT_SIZE,
+        expected_len,
+    )
+    .await?;
     let verified = (|| {
         verify_content_md5(input.content_md5.as_deref(), &written.md5)?;
         expected.extend(trailer_checksums(trailers.and_then(|t| t.take())));
@@ -131,7 +159,9 @@ pub async fn upload_part(s3: &PreflightS3, req: S3Request<UploadPartInput>) -> S
 
 /// Parses `x-amz-copy-source-range: bytes=first-last` against a size.
 fn copy_range(range: Option<&str>, size: u64) -> S3Result<(u64, u64)> {
-    let Some(range) = range else { return Ok((0, size)) };
+    let Some(range) = range else {
+        return Ok((0, size));
+    };
     let invalid = || {
         S3Error::with_message(
             S3ErrorCode::InvalidArgument,
@@ -161,7 +191,14 @@ pub async fn upload_part_copy(
     let src = copy_source(s3, &input.copy_source).await?;
     let (start, end) = copy_range(input.copy_source_range.as_deref(), src.size)?;
     let body = object_stream(s3.blobs.clone(), &src, start, end).await?;
-    let written = write_blob(s3.blobs.as_ref(), Some(body), &[], MAX_PUT_SIZE, Some(end - start)).await?;
+    let written = write_blob(
+        s3.blobs.as_ref(),
+        Some(body),
+        &[],
+        MAX_PUT_SIZE,
+        Some(end - start),
+    )
+    .await?;
     let part = commit_part(s3, &input.upload_id, number, &written).await?;
     Ok(S3Response::new(UploadPartCopyOutput {
         copy_part_result: Some(CopyPartResult {
@@ -201,7 +238,9 @@ pub async fn complete_multipart_upload(
     let numbers = requested
         .iter()
         .map(|p| {
-            let n = p.part_number.ok_or_else(|| s3_err(S3ErrorCode::InvalidPart))?;
+            let n = p
+                .part_number
+                .ok_or_else(|| s3_err(S3ErrorCode::InvalidPart))?;
             u32::try_from(n).map_err(|_| s3_err(S3ErrorCode::InvalidPart))
         })
         .collect::<S3Result<Vec<u32>>>()?;
@@ -225,7 +264,8 @@ pub async fn complete_multipart_upload(
             e.set_message("Your proposed upload is smaller than the minimum allowed size");
             return Err(e);
         }
-        let digest = hex::decode(part.etag.trim_matches('"')).map_err(|_| s3_err(S3ErrorCode::InternalError))?;
+        let digest = hex::decode(part.etag.trim_matches('"'))
+            .map_err(|_| s3_err(S3ErrorCode::InternalError))?;
         md5s.update(&digest);
         manifest.push(PartRef {
             number,
@@ -269,7 +309,11 @@ pub async fn abort_multipart_upload(
 ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
     let input = req.input;
     load_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
-    let parts = s3.meta.abort_upload(&input.upload_id).await.map_err(store_err)?;
+    let parts = s3
+        .meta
+        .abort_upload(&input.upload_id)
+        .await
+        .map_err(store_err)?;
     s3.release_blobs(parts.into_iter().map(|p| p.blob)).await;
     Ok(S3Response::with_status(
         AbortMultipartUploadOutput::default(),
@@ -277,11 +321,17 @@ pub async fn abort_multipart_upload(
     ))
 }
 
-pub async fn list_parts(s3: &PreflightS3, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+pub async fn list_parts(
+    s3: &PreflightS3,
+    req: S3Request<ListPartsInput>,
+) -> S3Result<S3Response<ListPartsOutput>> {
     let input = req.input;
     load_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
     let max_parts = input.max_parts.unwrap_or(1000).clamp(0, 1000) as usize;
-    let marker = input.part_number_marker.and_then(|m| u32::try_from(m).ok()).unwrap_or(0);
+    let marker = input
+        .part_number_marker
+        .and_then(|m| u32::try_from(m).ok())
+        .unwrap_or(0);
     let mut parts = s3
         .meta
         .list_parts(&input.upload_id, marker, max_parts + 1)
@@ -289,7 +339,9 @@ pub async fn list_parts(s3: &PreflightS3, req: S3Request<ListPartsInput>) -> S3R
         .map_err(store_err)?;
     let truncated = parts.len() > max_parts;
     parts.truncate(max_parts);
-    let next_marker = truncated.then(|| parts.last().map(|p| p.number as i32)).flatten();
+    let next_marker = truncated
+        .then(|| parts.last().map(|p| p.number as i32))
+        .flatten();
     let parts = parts
         .into_iter()
         .map(|p| Part {

@@ -8,8 +8,8 @@ use time::OffsetDateTime;
 
 use super::acl::canned_object_acl;
 use super::headers::{
-    HeaderInputs, metadata_map, object_headers, parse_http_date, requested_checksums, stored_checksum,
-    trailer_checksums,
+    HeaderInputs, metadata_map, object_headers, parse_http_date, requested_checksums,
+    stored_checksum, trailer_checksums,
 };
 use super::read::{Conditions, check_conditions, etag_of, object_stream, resolve_range};
 use super::write::{ChecksumAlgo, verify_checksums, verify_content_md5, write_blob};
@@ -33,12 +33,18 @@ pub async fn commit_object(s3: &PreflightS3, record: &ObjectRecord) -> S3Result<
     }
 }
 
-pub async fn put_object(s3: &PreflightS3, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+pub async fn put_object(
+    s3: &PreflightS3,
+    req: S3Request<PutObjectInput>,
+) -> S3Result<S3Response<PutObjectOutput>> {
     let (algos, mut expected) = requested_checksums(&req.headers);
     let trailers = req.trailing_headers.clone();
     let input = req.input;
     s3.bucket(&input.bucket)?;
-    if input.content_length.is_some_and(|n| n as u64 > MAX_PUT_SIZE) {
+    if input
+        .content_length
+        .is_some_and(|n| n as u64 > MAX_PUT_SIZE)
+    {
         return Err(s3_err(S3ErrorCode::EntityTooLarge));
     }
     let acl = canned_object_acl(input.acl.as_ref().map(|a| a.as_str()))?;
@@ -52,7 +58,14 @@ pub async fn put_object(s3: &PreflightS3, req: S3Request<PutObjectInput>) -> S3R
         metadata: input.metadata.as_ref(),
     })?;
     let expected_len = input.content_length.map(|n| n as u64);
-    let written = write_blob(s3.blobs.as_ref(), input.body, &algos, MAX_PUT_SIZE, expected_len).await?;
+    let written = write_blob(
+        s3.blobs.as_ref(),
+        input.body,
+        &algos,
+        MAX_PUT_SIZE,
+        expected_len,
+    )
+    .await?;
     let verified = (|| {
         verify_content_md5(input.content_md5.as_deref(), &written.md5)?;
         expected.extend(trailer_checksums(trailers.and_then(|t| t.take())));
@@ -71,7 +84,9 @@ pub async fn put_object(s3: &PreflightS3, req: S3Request<PutObjectInput>) -> S3R
         last_modified: OffsetDateTime::now_utc(),
         acl: acl.to_owned(),
         headers,
-        layout: ObjectLayout::Single { blob: written.blob.clone() },
+        layout: ObjectLayout::Single {
+            blob: written.blob.clone(),
+        },
     };
     commit_object(s3, &record).await?;
     Ok(S3Response::new(PutObjectOutput {
@@ -128,7 +143,10 @@ fn parts_count(obj: &ObjectRecord) -> Option<i32> {
     }
 }
 
-pub async fn get_object(s3: &PreflightS3, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+pub async fn get_object(
+    s3: &PreflightS3,
+    req: S3Request<GetObjectInput>,
+) -> S3Result<S3Response<GetObjectOutput>> {
     let input = req.input;
     let obj = load_object(s3, &input.bucket, &input.key).await?;
     check_conditions(
@@ -151,17 +169,34 @@ pub async fn get_object(s3: &PreflightS3, req: S3Request<GetObjectInput>) -> S3R
     let h = &obj.headers;
     // Full-object checksums only describe the whole object.
     let whole = !partial;
-    let checksum = |a| if whole { stored_checksum(&obj, a) } else { None };
+    let checksum = |a| {
+        if whole {
+            stored_checksum(&obj, a)
+        } else {
+            None
+        }
+    };
     let output = GetObjectOutput {
         body: Some(body),
         accept_ranges: Some("bytes".to_owned()),
         content_length: Some((end - start) as i64),
-        content_range: partial.then(|| format!("bytes {start}-{}/{}", end.saturating_sub(1), obj.size)),
-        content_type: input.response_content_type.or_else(|| h.content_type.clone()),
-        cache_control: input.response_cache_control.or_else(|| h.cache_control.clone()),
-        content_disposition: input.response_content_disposition.or_else(|| h.content_disposition.clone()),
-        content_encoding: input.response_content_encoding.or_else(|| h.content_encoding.clone()),
-        content_language: input.response_content_language.or_else(|| h.content_language.clone()),
+        content_range: partial
+            .then(|| format!("bytes {start}-{}/{}", end.saturating_sub(1), obj.size)),
+        content_type: input
+            .response_content_type
+            .or_else(|| h.content_type.clone()),
+        cache_control: input
+            .response_cache_control
+            .or_else(|| h.cache_control.clone()),
+        content_disposition: input
+            .response_content_disposition
+            .or_else(|| h.content_disposition.clone()),
+        content_encoding: input
+            .response_content_encoding
+            .or_else(|| h.content_encoding.clone()),
+        content_language: input
+            .response_content_language
+            .or_else(|| h.content_language.clone()),
         expires: input
             .response_expires
             .or_else(|| h.expires.as_deref().and_then(parse_http_date)),
@@ -184,7 +219,10 @@ pub async fn get_object(s3: &PreflightS3, req: S3Request<GetObjectInput>) -> S3R
     Ok(S3Response::with_status(output, status))
 }
 
-pub async fn head_object(s3: &PreflightS3, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+pub async fn head_object(
+    s3: &PreflightS3,
+    req: S3Request<HeadObjectInput>,
+) -> S3Result<S3Response<HeadObjectOutput>> {
     let input = req.input;
     let obj = load_object(s3, &input.bucket, &input.key).await?;
     check_conditions(
@@ -204,16 +242,33 @@ pub async fn head_object(s3: &PreflightS3, req: S3Request<HeadObjectInput>) -> S
         None => resolve_range(input.range.as_ref(), obj.size)?,
     };
     let h = &obj.headers;
-    let checksum = |a| if partial { None } else { stored_checksum(&obj, a) };
+    let checksum = |a| {
+        if partial {
+            None
+        } else {
+            stored_checksum(&obj, a)
+        }
+    };
     let output = HeadObjectOutput {
         accept_ranges: Some("bytes".to_owned()),
         content_length: Some((end - start) as i64),
-        content_range: partial.then(|| format!("bytes {start}-{}/{}", end.saturating_sub(1), obj.size)),
-        content_type: input.response_content_type.or_else(|| h.content_type.clone()),
-        cache_control: input.response_cache_control.or_else(|| h.cache_control.clone()),
-        content_disposition: input.response_content_disposition.or_else(|| h.content_disposition.clone()),
-        content_encoding: input.response_content_encoding.or_else(|| h.content_encoding.clone()),
-        content_language: input.response_content_language.or_else(|| h.content_language.clone()),
+        content_range: partial
+            .then(|| format!("bytes {start}-{}/{}", end.saturating_sub(1), obj.size)),
+        content_type: input
+            .response_content_type
+            .or_else(|| h.content_type.clone()),
+        cache_control: input
+            .response_cache_control
+            .or_else(|| h.cache_control.clone()),
+        content_disposition: input
+            .response_content_disposition
+            .or_else(|| h.content_disposition.clone()),
+        content_encoding: input
+            .response_content_encoding
+            .or_else(|| h.content_encoding.clone()),
+        content_language: input
+            .response_content_language
+            .or_else(|| h.content_language.clone()),
         expires: input
             .response_expires
             .or_else(|| h.expires.as_deref().and_then(parse_http_date)),
@@ -251,7 +306,10 @@ pub async fn delete_object(
         s3.release_blobs(old.layout.blobs()).await;
     }
     // Deleting a missing key succeeds, as in S3.
-    Ok(S3Response::with_status(DeleteObjectOutput::default(), http::StatusCode::NO_CONTENT))
+    Ok(S3Response::with_status(
+        DeleteObjectOutput::default(),
+        http::StatusCode::NO_CONTENT,
+    ))
 }
 
 /// S3 accepts at most 1000 keys in one DeleteObjects.
@@ -303,7 +361,11 @@ pub async fn delete_objects(
 /// The source object of a copy.
 pub async fn copy_source(s3: &PreflightS3, source: &CopySource) -> S3Result<ObjectRecord> {
     match source {
-        CopySource::Bucket { bucket, key, version_id } => {
+        CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } => {
             if version_id.as_deref().is_some_and(|v| v != "null") {
                 return Err(S3Error::with_message(
                     S3ErrorCode::NoSuchVersion,
@@ -319,7 +381,10 @@ pub async fn copy_source(s3: &PreflightS3, source: &CopySource) -> S3Result<Obje
     }
 }
 
-pub async fn copy_object(s3: &PreflightS3, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+pub async fn copy_object(
+    s3: &PreflightS3,
+    req: S3Request<CopyObjectInput>,
+) -> S3Result<S3Response<CopyObjectOutput>> {
     let input = req.input;
     s3.bucket(&input.bucket)?;
     let src = copy_source(s3, &input.copy_source).await?;
@@ -373,7 +438,14 @@ pub async fn copy_object(s3: &PreflightS3, req: S3Request<CopyObjectInput>) -> S
     // Blobs are never shared between objects, so deleting one object can
     // always delete its blobs: the copy gets its own bytes.
     let body = object_stream(s3.blobs.clone(), &src, 0, src.size).await?;
-    let written = write_blob(s3.blobs.as_ref(), Some(body), &algos, MAX_PUT_SIZE, Some(src.size)).await?;
+    let written = write_blob(
+        s3.blobs.as_ref(),
+        Some(body),
+        &algos,
+        MAX_PUT_SIZE,
+        Some(src.size),
+    )
+    .await?;
     headers.checksums = written.checksums.clone();
     // A copy of a multipart object keeps the multipart ETag only in S3's
     // single-part copy path; a plain copy gets the MD5 of its bytes.
@@ -385,7 +457,9 @@ pub async fn copy_object(s3: &PreflightS3, req: S3Request<CopyObjectInput>) -> S
         last_modified: OffsetDateTime::now_utc(),
         acl: acl.to_owned(),
         headers,
-        layout: ObjectLayout::Single { blob: written.blob.clone() },
+        layout: ObjectLayout::Single {
+            blob: written.blob.clone(),
+        },
     };
     commit_object(s3, &record).await?;
     Ok(S3Response::new(CopyObjectOutput {

@@ -35,7 +35,9 @@ fn seconds(t: OffsetDateTime) -> i64 {
 pub fn check_conditions(obj: &ObjectRecord, c: &Conditions<'_>) -> S3Result<()> {
     let modified = seconds(obj.last_modified);
     match c.if_match {
-        Some(cond) if !etag_matches(cond, &obj.etag) => return Err(s3_err(S3ErrorCode::PreconditionFailed)),
+        Some(cond) if !etag_matches(cond, &obj.etag) => {
+            return Err(s3_err(S3ErrorCode::PreconditionFailed));
+        }
         Some(_) => {}
         None => {
             if let Some(since) = c.if_unmodified_since
@@ -103,7 +105,12 @@ pub async fn object_stream(
             futures::stream::iter(segments)
                 .then(move |(blob, from, n)| {
                     let blobs = blobs.clone();
-                    async move { blobs.read(&blob, from, n).await.map_err(std::io::Error::other) }
+                    async move {
+                        blobs
+                            .read(&blob, from, n)
+                            .await
+                            .map_err(std::io::Error::other)
+                    }
                 })
                 .try_flatten()
                 .boxed()
@@ -131,7 +138,9 @@ mod tests {
             last_modified: OffsetDateTime::from_unix_timestamp(1_000_000).unwrap(),
             acl: "private".into(),
             headers: ObjectHeaders::default(),
-            layout: ObjectLayout::Single { blob: BlobId::new() },
+            layout: ObjectLayout::Single {
+                blob: BlobId::new(),
+            },
         }
     }
 
@@ -148,23 +157,60 @@ mod tests {
         let o = obj();
         let tag = ETagCondition::ETag(ETag::Strong("abc".into()));
         let other = ETagCondition::ETag(ETag::Strong("zzz".into()));
-        let none = Conditions { if_match: None, if_none_match: None, if_modified_since: None, if_unmodified_since: None };
+        let none = Conditions {
+            if_match: None,
+            if_none_match: None,
+            if_modified_since: None,
+            if_unmodified_since: None,
+        };
         assert_eq!(code(check_conditions(&o, &none)), None);
-        let c = Conditions { if_match: Some(&other), ..none };
-        assert_eq!(code(check_conditions(&o, &c)), Some(S3ErrorCode::PreconditionFailed));
+        let c = Conditions {
+            if_match: Some(&other),
+            ..none
+        };
+        assert_eq!(
+            code(check_conditions(&o, &c)),
+            Some(S3ErrorCode::PreconditionFailed)
+        );
         // If-Match passing makes If-Unmodified-Since irrelevant.
         let old = ts(10);
-        let c = Conditions { if_match: Some(&tag), if_unmodified_since: Some(&old), ..none };
+        let c = Conditions {
+            if_match: Some(&tag),
+            if_unmodified_since: Some(&old),
+            ..none
+        };
         assert_eq!(code(check_conditions(&o, &c)), None);
-        let c = Conditions { if_unmodified_since: Some(&old), ..none };
-        assert_eq!(code(check_conditions(&o, &c)), Some(S3ErrorCode::PreconditionFailed));
-        let c = Conditions { if_none_match: Some(&tag), ..none };
-        assert_eq!(code(check_conditions(&o, &c)), Some(S3ErrorCode::NotModified));
+        let c = Conditions {
+            if_unmodified_since: Some(&old),
+            ..none
+        };
+        assert_eq!(
+            code(check_conditions(&o, &c)),
+            Some(S3ErrorCode::PreconditionFailed)
+        );
+        let c = Conditions {
+            if_none_match: Some(&tag),
+            ..none
+        };
+        assert_eq!(
+            code(check_conditions(&o, &c)),
+            Some(S3ErrorCode::NotModified)
+        );
         let later = ts(2_000_000);
-        let c = Conditions { if_modified_since: Some(&later), ..none };
-        assert_eq!(code(check_conditions(&o, &c)), Some(S3ErrorCode::NotModified));
+        let c = Conditions {
+            if_modified_since: Some(&later),
+            ..none
+        };
+        assert_eq!(
+            code(check_conditions(&o, &c)),
+            Some(S3ErrorCode::NotModified)
+        );
         // If-None-Match not matching overrides If-Modified-Since.
-        let c = Conditions { if_none_match: Some(&other), if_modified_since: Some(&later), ..none };
+        let c = Conditions {
+            if_none_match: Some(&other),
+            if_modified_since: Some(&later),
+            ..none
+        };
         assert_eq!(code(check_conditions(&o, &c)), None);
     }
 

@@ -23,7 +23,13 @@ pub enum ChecksumAlgo {
 }
 
 impl ChecksumAlgo {
-    pub const ALL: [ChecksumAlgo; 5] = [Self::Crc32, Self::Crc32c, Self::Crc64Nvme, Self::Sha1, Self::Sha256];
+    pub const ALL: [ChecksumAlgo; 5] = [
+        Self::Crc32,
+        Self::Crc32c,
+        Self::Crc64Nvme,
+        Self::Sha1,
+        Self::Sha256,
+    ];
 
     /// The name S3 uses (`CRC32`, `CRC64NVME`...).
     pub fn name(self) -> &'static str {
@@ -48,11 +54,15 @@ impl ChecksumAlgo {
     }
 
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.name().eq_ignore_ascii_case(name))
+        Self::ALL
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(name))
     }
 
     pub fn from_header(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.header().eq_ignore_ascii_case(name.trim()))
+        Self::ALL
+            .into_iter()
+            .find(|a| a.header().eq_ignore_ascii_case(name.trim()))
     }
 }
 
@@ -132,7 +142,8 @@ pub async fn write_blob(
 ) -> S3Result<Written> {
     let mut writer = blobs.create().await.map_err(store_err)?;
     let mut md5 = Md5::new();
-    let mut hashers: Vec<(ChecksumAlgo, Hasher)> = algos.iter().map(|&a| (a, Hasher::new(a))).collect();
+    let mut hashers: Vec<(ChecksumAlgo, Hasher)> =
+        algos.iter().map(|&a| (a, Hasher::new(a))).collect();
     let mut size: u64 = 0;
     if let Some(mut body) = body {
         while let Some(chunk) = body.next().await {
@@ -157,7 +168,9 @@ pub async fn write_blob(
         && expected != size
     {
         let mut err = s3_err(S3ErrorCode::IncompleteBody);
-        err.set_message("You did not provide the number of bytes specified by the Content-Length HTTP header.");
+        err.set_message(
+            "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+        );
         return Err(err);
     }
     let (blob, _) = writer.finish().await.map_err(store_err)?;
@@ -174,7 +187,9 @@ pub async fn write_blob(
 
 /// Checks `Content-MD5` (base64) against the computed MD5.
 pub fn verify_content_md5(content_md5: Option<&str>, md5: &[u8; 16]) -> S3Result<()> {
-    let Some(sent) = content_md5 else { return Ok(()) };
+    let Some(sent) = content_md5 else {
+        return Ok(());
+    };
     let decoded = B64.decode(sent.trim()).ok().filter(|d| d.len() == 16);
     match decoded {
         None => Err(s3_err(S3ErrorCode::InvalidDigest)),
@@ -189,11 +204,21 @@ pub fn verify_checksums(expected: &[(ChecksumAlgo, String)], written: &Written) 
         if written.checksum(*algo) != Some(value.trim()) {
             return Err(S3Error::with_message(
                 S3ErrorCode::BadDigest,
-                format!("The {} you specified did not match the calculated checksum.", algo.name()),
+                format!(
+                    "The {} you specified did not match the calculated checksum.",
+                    algo.name()
+                ),
             ));
         }
     }
     Ok(())
+}
+
+/// The base64 checksum of an in-memory body.
+pub fn checksum_of(algo: ChecksumAlgo, data: &[u8]) -> String {
+    let mut h = Hasher::new(algo);
+    h.update(data);
+    h.finish()
 }
 
 #[cfg(test)]
@@ -209,7 +234,10 @@ mod tests {
         // Values as the AWS SDKs compute them for "hello world".
         assert_eq!(checksum(ChecksumAlgo::Crc32, b"hello world"), "DUoRhQ==");
         assert_eq!(checksum(ChecksumAlgo::Crc32c, b"hello world"), "yZRlqg==");
-        assert_eq!(checksum(ChecksumAlgo::Sha1, b"hello world"), "Kq5sNclPz7QV2+lfQIuc6R7oRu0=");
+        assert_eq!(
+            checksum(ChecksumAlgo::Sha1, b"hello world"),
+            "Kq5sNclPz7QV2+lfQIuc6R7oRu0="
+        );
         assert_eq!(
             checksum(ChecksumAlgo::Sha256, b"hello world"),
             "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek="
@@ -225,11 +253,4 @@ mod tests {
         let bad = verify_content_md5(Some("not base64"), &md5).unwrap_err();
         assert_eq!(*bad.code(), S3ErrorCode::InvalidDigest);
     }
-}
-
-/// The base64 checksum of an in-memory body.
-pub fn checksum_of(algo: ChecksumAlgo, data: &[u8]) -> String {
-    let mut h = Hasher::new(algo);
-    h.update(data);
-    h.finish()
 }
