@@ -235,13 +235,17 @@ fn presigned_expiry_error(query: Option<&str>) -> Option<&'static str> {
     }
 }
 
-/// A request id in the shape S3 uses: 16 upper-case hex digits.
+/// A request id in the shape S3 uses: 16 upper-case hex digits. Unique per
+/// process run: a random start (so restarts do not repeat ids) plus a
+/// counter, without a system call per request.
 fn new_request_id() -> String {
-    let id = uuid::Uuid::new_v4();
-    let mut s = id.simple().to_string();
-    s.truncate(16);
-    s.make_ascii_uppercase();
-    s
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: OnceLock<AtomicU64> = OnceLock::new();
+    let next = NEXT.get_or_init(|| {
+        let seed = uuid::Uuid::new_v4().as_u64_pair().0;
+        AtomicU64::new(seed)
+    });
+    format!("{:016X}", next.fetch_add(1, Ordering::Relaxed))
 }
 
 #[cfg(test)]
@@ -279,5 +283,6 @@ mod tests {
             id.bytes()
                 .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_lowercase())
         );
+        assert_ne!(new_request_id(), new_request_id());
     }
 }

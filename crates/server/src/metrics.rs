@@ -70,7 +70,7 @@ pub fn render() -> Option<String> {
 
 pub fn record_request(operation: &str, status: u16, elapsed: Duration, received: u64, sent: u64) {
     let operation = operation.to_owned();
-    metrics::counter!("preflight_requests_total", "operation" => operation.clone(), "status" => status.to_string())
+    metrics::counter!("preflight_requests_total", "operation" => operation.clone(), "status" => status_label(status))
         .increment(1);
     metrics::histogram!("preflight_request_duration_seconds", "operation" => operation)
         .record(elapsed.as_secs_f64());
@@ -82,15 +82,47 @@ pub fn record_request(operation: &str, status: u16, elapsed: Duration, received:
     }
 }
 
+/// The status label without formatting a number for the common codes.
+fn status_label(status: u16) -> metrics::SharedString {
+    let fixed = match status {
+        200 => "200",
+        204 => "204",
+        206 => "206",
+        304 => "304",
+        400 => "400",
+        403 => "403",
+        404 => "404",
+        409 => "409",
+        412 => "412",
+        416 => "416",
+        500 => "500",
+        _ => return metrics::SharedString::from(status.to_string()),
+    };
+    metrics::SharedString::const_str(fixed)
+}
+
+/// Metric label values for the reasons the engine reports (`header:NAME`
+/// is counted as `header` so that label values stay few).
+fn reason_label(reason: Option<&str>) -> metrics::SharedString {
+    let fixed = match reason {
+        None => "none",
+        Some(r) if r.starts_with("header") => "header",
+        Some("no-origin") => "no-origin",
+        Some("no-bucket") => "no-bucket",
+        Some("no-config") => "no-config",
+        Some("no-method") => "no-method",
+        Some("no-rules") => "no-rules",
+        Some("origin") => "origin",
+        Some("method") => "method",
+        Some(other) => return metrics::SharedString::from(other.to_owned()),
+    };
+    metrics::SharedString::const_str(fixed)
+}
+
 /// `reason` is the engine's short code; `header:NAME` is counted as
 /// `header` so that label values stay few.
 pub fn record_cors(allowed: bool, reason: Option<&str>) {
-    let reason = match reason {
-        None => "none",
-        Some(r) if r.starts_with("header") => "header",
-        Some(r) => r,
-    };
     let result = if allowed { "allowed" } else { "denied" };
-    metrics::counter!("preflight_cors_decisions_total", "result" => result, "reason" => reason.to_owned())
+    metrics::counter!("preflight_cors_decisions_total", "result" => result, "reason" => reason_label(reason))
         .increment(1);
 }
