@@ -66,6 +66,44 @@ impl PreflightS3 {
             .ok_or_else(|| s3_err(s3s::S3ErrorCode::NoSuchBucket))
     }
 
+    /// Streams a PutObject/UploadPart body into a new blob and checks it
+    /// against what the client sent: the size limit, `Content-MD5`, and the
+    /// `x-amz-checksum-*` values of headers or aws-chunked trailers. A body
+    /// that fails a check is discarded at once (nothing references it).
+    async fn receive_body(
+        &self,
+        headers: &http::HeaderMap,
+        trailers: Option<s3s::TrailingHeaders>,
+        body: Option<StreamingBlob>,
+        content_length: Option<i64>,
+        content_md5: Option<&str>,
+    ) -> S3Result<write::Written> {
+        let expected_len = content_length.map(|n| n.max(0) as u64);
+        if expected_len.is_some_and(|n| n > MAX_PUT_SIZE) {
+            return Err(s3_err(s3s::S3ErrorCode::EntityTooLarge));
+        }
+        let (algos, mut expected) = headers::requested_checksums(headers);
+        let written = write::write_blob(
+            self.blobs.as_ref(),
+            body,
+            &algos,
+            MAX_PUT_SIZE,
+            expected_len,
+        )
+        .await?;
+        let verified = write::verify_content_md5(content_md5, &written.md5).and_then(|()| {
+            expected.extend(headers::trailer_checksums(trailers.and_then(|t| t.take())));
+            write::verify_checksums(&expected, &written)
+        });
+        if let Err(e) = verified {
+            if let Err(d) = self.blobs.delete(&written.blob).await {
+                tracing::warn!(blob = %written.blob, error = %d, "could not discard a refused body");
+            }
+            return Err(e);
+        }
+        Ok(written)
+    }
+
     /// Deletes blobs that a committed change left unreferenced, after a
     /// grace period: a GET that read the old metadata just before the change
     /// may still be about to open them (every part of a multipart object is

@@ -9,10 +9,10 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use time::OffsetDateTime;
 
 use super::acl::canned_object_acl;
-use super::headers::{HeaderInputs, object_headers, requested_checksums, trailer_checksums};
+use super::headers::{HeaderInputs, object_headers};
 use super::object::copy_source;
 use super::read::{etag_of, object_stream};
-use super::write::{ChecksumAlgo, Written, verify_checksums, verify_content_md5, write_blob};
+use super::write::{ChecksumAlgo, Written, write_blob};
 use super::{MAX_PUT_SIZE, PreflightS3};
 use crate::errors::{s3_err, store_err};
 
@@ -116,35 +116,19 @@ pub async fn upload_part(
     s3: &PreflightS3,
     req: S3Request<UploadPartInput>,
 ) -> S3Result<S3Response<UploadPartOutput>> {
-    let (algos, mut expected) = requested_checksums(&req.headers);
     let trailers = req.trailing_headers.clone();
     let input = req.input;
     let number = check_part_number(input.part_number)?;
     load_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
-    if input
-        .content_length
-        .is_some_and(|n| n as u64 > MAX_PUT_SIZE)
-    {
-        return Err(s3_err(S3ErrorCode::EntityTooLarge));
-    }
-    let expected_len = input.content_length.map(|n| n as u64);
-    let written = write_blob(
-        s3.blobs.as_ref(),
-        input.body,
-        &algos,
-        MAX_PUT_SIZE,
-        expected_len,
-    )
-    .await?;
-    let verified = (|| {
-        verify_content_md5(input.content_md5.as_deref(), &written.md5)?;
-        expected.extend(trailer_checksums(trailers.and_then(|t| t.take())));
-        verify_checksums(&expected, &written)
-    })();
-    if let Err(e) = verified {
-        s3.release_blobs([written.blob.clone()]).await;
-        return Err(e);
-    }
+    let written = s3
+        .receive_body(
+            &req.headers,
+            trailers,
+            input.body,
+            input.content_length,
+            input.content_md5.as_deref(),
+        )
+        .await?;
     let part = commit_part(s3, &input.upload_id, number, &written).await?;
     Ok(S3Response::new(UploadPartOutput {
         e_tag: Some(etag_of(&part.etag)),

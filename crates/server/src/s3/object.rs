@@ -8,11 +8,10 @@ use time::OffsetDateTime;
 
 use super::acl::canned_object_acl;
 use super::headers::{
-    HeaderInputs, metadata_map, object_headers, parse_http_date, requested_checksums,
-    stored_checksum, trailer_checksums,
+    HeaderInputs, metadata_map, object_headers, parse_http_date, stored_checksum,
 };
 use super::read::{Conditions, check_conditions, etag_of, object_stream, resolve_range};
-use super::write::{ChecksumAlgo, verify_checksums, verify_content_md5, write_blob};
+use super::write::{ChecksumAlgo, write_blob};
 use super::{MAX_PUT_SIZE, PreflightS3};
 use crate::errors::{s3_err, store_err};
 
@@ -37,16 +36,9 @@ pub async fn put_object(
     s3: &PreflightS3,
     req: S3Request<PutObjectInput>,
 ) -> S3Result<S3Response<PutObjectOutput>> {
-    let (algos, mut expected) = requested_checksums(&req.headers);
     let trailers = req.trailing_headers.clone();
     let input = req.input;
     s3.bucket(&input.bucket)?;
-    if input
-        .content_length
-        .is_some_and(|n| n as u64 > MAX_PUT_SIZE)
-    {
-        return Err(s3_err(S3ErrorCode::EntityTooLarge));
-    }
     let acl = canned_object_acl(input.acl.as_ref().map(|a| a.as_str()))?;
     let mut headers = object_headers(HeaderInputs {
         content_type: input.content_type.as_deref(),
@@ -57,24 +49,15 @@ pub async fn put_object(
         expires: input.expires.as_ref(),
         metadata: input.metadata.as_ref(),
     })?;
-    let expected_len = input.content_length.map(|n| n as u64);
-    let written = write_blob(
-        s3.blobs.as_ref(),
-        input.body,
-        &algos,
-        MAX_PUT_SIZE,
-        expected_len,
-    )
-    .await?;
-    let verified = (|| {
-        verify_content_md5(input.content_md5.as_deref(), &written.md5)?;
-        expected.extend(trailer_checksums(trailers.and_then(|t| t.take())));
-        verify_checksums(&expected, &written)
-    })();
-    if let Err(e) = verified {
-        s3.release_blobs([written.blob.clone()]).await;
-        return Err(e);
-    }
+    let written = s3
+        .receive_body(
+            &req.headers,
+            trailers,
+            input.body,
+            input.content_length,
+            input.content_md5.as_deref(),
+        )
+        .await?;
     headers.checksums = written.checksums.clone();
     let record = ObjectRecord {
         bucket: input.bucket,
@@ -143,79 +126,123 @@ fn parts_count(obj: &ObjectRecord) -> Option<i32> {
     }
 }
 
+/// What a GET or HEAD sends: the object, after its preconditions held, and
+/// the byte range `[start, end)`.
+struct ReadView {
+    obj: ObjectRecord,
+    start: u64,
+    end: u64,
+    partial: bool,
+}
+
+impl ReadView {
+    /// A stored full-object checksum: only for a response with every byte.
+    fn checksum(&self, algo: ChecksumAlgo) -> Option<String> {
+        (!self.partial)
+            .then(|| stored_checksum(&self.obj, algo))
+            .flatten()
+    }
+
+    fn status(&self) -> http::StatusCode {
+        if self.partial {
+            http::StatusCode::PARTIAL_CONTENT
+        } else {
+            http::StatusCode::OK
+        }
+    }
+}
+
+async fn read_view(
+    s3: &PreflightS3,
+    bucket: &str,
+    key: &str,
+    conditions: Conditions<'_>,
+    part_number: Option<i32>,
+    range: Option<&Range>,
+) -> S3Result<ReadView> {
+    let obj = load_object(s3, bucket, key).await?;
+    check_conditions(&obj, &conditions)?;
+    let (start, end, partial) = match part_number {
+        Some(n) => {
+            let (s, e) = part_range(&obj, n)?;
+            (s, e, parts_count(&obj).is_some())
+        }
+        None => resolve_range(range, obj.size)?,
+    };
+    Ok(ReadView {
+        obj,
+        start,
+        end,
+        partial,
+    })
+}
+
+/// The fields GetObjectOutput and HeadObjectOutput share (two generated
+/// types with the same names), from a view and the `response-*` overrides
+/// of the input.
+macro_rules! object_output {
+    ($output:ident, $view:expr, $input:expr, { $($extra:tt)* }) => {{
+        let view = $view;
+        let input = $input;
+        let h = &view.obj.headers;
+        $output {
+            accept_ranges: Some("bytes".to_owned()),
+            content_length: Some((view.end - view.start) as i64),
+            content_range: view.partial.then(|| {
+                format!("bytes {}-{}/{}", view.start, view.end.saturating_sub(1), view.obj.size)
+            }),
+            content_type: input.response_content_type.or_else(|| h.content_type.clone()),
+            cache_control: input.response_cache_control.or_else(|| h.cache_control.clone()),
+            content_disposition: input
+                .response_content_disposition
+                .or_else(|| h.content_disposition.clone()),
+            content_encoding: input
+                .response_content_encoding
+                .or_else(|| h.content_encoding.clone()),
+            content_language: input
+                .response_content_language
+                .or_else(|| h.content_language.clone()),
+            expires: input
+                .response_expires
+                .or_else(|| h.expires.as_deref().and_then(parse_http_date)),
+            e_tag: Some(etag_of(&view.obj.etag)),
+            last_modified: Some(Timestamp::from(view.obj.last_modified)),
+            metadata: metadata_map(h),
+            parts_count: parts_count(&view.obj),
+            checksum_crc32: view.checksum(ChecksumAlgo::Crc32),
+            checksum_crc32c: view.checksum(ChecksumAlgo::Crc32c),
+            checksum_crc64nvme: view.checksum(ChecksumAlgo::Crc64Nvme),
+            checksum_sha1: view.checksum(ChecksumAlgo::Sha1),
+            checksum_sha256: view.checksum(ChecksumAlgo::Sha256),
+            $($extra)*
+            ..Default::default()
+        }
+    }};
+}
+
 pub async fn get_object(
     s3: &PreflightS3,
     req: S3Request<GetObjectInput>,
 ) -> S3Result<S3Response<GetObjectOutput>> {
     let input = req.input;
-    let obj = load_object(s3, &input.bucket, &input.key).await?;
-    check_conditions(
-        &obj,
-        &Conditions {
-            if_match: input.if_match.as_ref(),
-            if_none_match: input.if_none_match.as_ref(),
-            if_modified_since: input.if_modified_since.as_ref(),
-            if_unmodified_since: input.if_unmodified_since.as_ref(),
-        },
-    )?;
-    let (start, end, partial) = match input.part_number {
-        Some(n) => {
-            let (s, e) = part_range(&obj, n)?;
-            (s, e, parts_count(&obj).is_some())
-        }
-        None => resolve_range(input.range.as_ref(), obj.size)?,
+    let conditions = Conditions {
+        if_match: input.if_match.as_ref(),
+        if_none_match: input.if_none_match.as_ref(),
+        if_modified_since: input.if_modified_since.as_ref(),
+        if_unmodified_since: input.if_unmodified_since.as_ref(),
     };
-    let body = object_stream(s3.blobs.clone(), &obj, start, end).await?;
-    let h = &obj.headers;
-    // Full-object checksums only describe the whole object.
-    let whole = !partial;
-    let checksum = |a| {
-        if whole {
-            stored_checksum(&obj, a)
-        } else {
-            None
-        }
-    };
-    let output = GetObjectOutput {
-        body: Some(body),
-        accept_ranges: Some("bytes".to_owned()),
-        content_length: Some((end - start) as i64),
-        content_range: partial
-            .then(|| format!("bytes {start}-{}/{}", end.saturating_sub(1), obj.size)),
-        content_type: input
-            .response_content_type
-            .or_else(|| h.content_type.clone()),
-        cache_control: input
-            .response_cache_control
-            .or_else(|| h.cache_control.clone()),
-        content_disposition: input
-            .response_content_disposition
-            .or_else(|| h.content_disposition.clone()),
-        content_encoding: input
-            .response_content_encoding
-            .or_else(|| h.content_encoding.clone()),
-        content_language: input
-            .response_content_language
-            .or_else(|| h.content_language.clone()),
-        expires: input
-            .response_expires
-            .or_else(|| h.expires.as_deref().and_then(parse_http_date)),
-        e_tag: Some(etag_of(&obj.etag)),
-        last_modified: Some(Timestamp::from(obj.last_modified)),
-        metadata: metadata_map(h),
-        parts_count: parts_count(&obj),
-        checksum_crc32: checksum(ChecksumAlgo::Crc32),
-        checksum_crc32c: checksum(ChecksumAlgo::Crc32c),
-        checksum_crc64nvme: checksum(ChecksumAlgo::Crc64Nvme),
-        checksum_sha1: checksum(ChecksumAlgo::Sha1),
-        checksum_sha256: checksum(ChecksumAlgo::Sha256),
-        ..Default::default()
-    };
-    let status = if partial {
-        http::StatusCode::PARTIAL_CONTENT
-    } else {
-        http::StatusCode::OK
-    };
+    let view = read_view(
+        s3,
+        &input.bucket,
+        &input.key,
+        conditions,
+        input.part_number,
+        input.range.as_ref(),
+    )
+    .await?;
+    let body = object_stream(s3.blobs.clone(), &view.obj, view.start, view.end).await?;
+    let status = view.status();
+    let output = object_output!(GetObjectOutput, &view, input, { body: Some(body), });
     Ok(S3Response::with_status(output, status))
 }
 
@@ -224,70 +251,23 @@ pub async fn head_object(
     req: S3Request<HeadObjectInput>,
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let input = req.input;
-    let obj = load_object(s3, &input.bucket, &input.key).await?;
-    check_conditions(
-        &obj,
-        &Conditions {
-            if_match: input.if_match.as_ref(),
-            if_none_match: input.if_none_match.as_ref(),
-            if_modified_since: input.if_modified_since.as_ref(),
-            if_unmodified_since: input.if_unmodified_since.as_ref(),
-        },
-    )?;
-    let (start, end, partial) = match input.part_number {
-        Some(n) => {
-            let (s, e) = part_range(&obj, n)?;
-            (s, e, parts_count(&obj).is_some())
-        }
-        None => resolve_range(input.range.as_ref(), obj.size)?,
+    let conditions = Conditions {
+        if_match: input.if_match.as_ref(),
+        if_none_match: input.if_none_match.as_ref(),
+        if_modified_since: input.if_modified_since.as_ref(),
+        if_unmodified_since: input.if_unmodified_since.as_ref(),
     };
-    let h = &obj.headers;
-    let checksum = |a| {
-        if partial {
-            None
-        } else {
-            stored_checksum(&obj, a)
-        }
-    };
-    let output = HeadObjectOutput {
-        accept_ranges: Some("bytes".to_owned()),
-        content_length: Some((end - start) as i64),
-        content_range: partial
-            .then(|| format!("bytes {start}-{}/{}", end.saturating_sub(1), obj.size)),
-        content_type: input
-            .response_content_type
-            .or_else(|| h.content_type.clone()),
-        cache_control: input
-            .response_cache_control
-            .or_else(|| h.cache_control.clone()),
-        content_disposition: input
-            .response_content_disposition
-            .or_else(|| h.content_disposition.clone()),
-        content_encoding: input
-            .response_content_encoding
-            .or_else(|| h.content_encoding.clone()),
-        content_language: input
-            .response_content_language
-            .or_else(|| h.content_language.clone()),
-        expires: input
-            .response_expires
-            .or_else(|| h.expires.as_deref().and_then(parse_http_date)),
-        e_tag: Some(etag_of(&obj.etag)),
-        last_modified: Some(Timestamp::from(obj.last_modified)),
-        metadata: metadata_map(h),
-        parts_count: parts_count(&obj),
-        checksum_crc32: checksum(ChecksumAlgo::Crc32),
-        checksum_crc32c: checksum(ChecksumAlgo::Crc32c),
-        checksum_crc64nvme: checksum(ChecksumAlgo::Crc64Nvme),
-        checksum_sha1: checksum(ChecksumAlgo::Sha1),
-        checksum_sha256: checksum(ChecksumAlgo::Sha256),
-        ..Default::default()
-    };
-    let status = if partial {
-        http::StatusCode::PARTIAL_CONTENT
-    } else {
-        http::StatusCode::OK
-    };
+    let view = read_view(
+        s3,
+        &input.bucket,
+        &input.key,
+        conditions,
+        input.part_number,
+        input.range.as_ref(),
+    )
+    .await?;
+    let status = view.status();
+    let output = object_output!(HeadObjectOutput, &view, input, {});
     Ok(S3Response::with_status(output, status))
 }
 
