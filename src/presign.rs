@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use base64::Engine;
 use clap::{Args, Subcommand};
 use preflight_server::RootCredentials;
-use preflight_server::sigv4::{self, PresignRequest};
+use preflight_server::sigv4;
 use serde_json::{Map, Value, json};
 
 use crate::credentials;
@@ -135,17 +135,75 @@ fn url(args: &UrlArgs, method: &str) -> anyhow::Result<String> {
         bail!("--expires can be at most 7d (S3 refuses longer presigned URLs)");
     }
     let creds = args.target.credentials.resolve()?;
-    Ok(sigv4::presign_url(&PresignRequest {
+    presign_url(
         method,
-        endpoint: &args.target.endpoint,
-        bucket: &args.bucket,
-        key: &args.key,
-        region: &args.target.region,
-        access_key: &creds.access_key,
-        secret_key: &creds.secret_key,
-        expires_secs: args.expires.as_secs(),
-        now: time::OffsetDateTime::now_utc(),
-    }))
+        &args.target.endpoint,
+        &args.bucket,
+        &args.key,
+        &args.target.region,
+        &creds,
+        args.expires,
+    )
+}
+
+/// A SigV4 query-signed, path-style URL, signed by the `aws-sigv4` crate
+/// (the same signer the AWS SDKs use).
+fn presign_url(
+    method: &str,
+    endpoint: &str,
+    bucket: &str,
+    key: &str,
+    region: &str,
+    creds: &RootCredentials,
+    expires: Duration,
+) -> anyhow::Result<String> {
+    use aws_sigv4::http_request::{
+        PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
+        UriPathNormalizationMode, sign,
+    };
+    let url = format!(
+        "{}/{}/{}",
+        endpoint.trim_end_matches('/'),
+        sigv4::uri_encode(bucket, false),
+        sigv4::uri_encode(key, true)
+    );
+    let identity = aws_credential_types::Credentials::new(
+        &creds.access_key,
+        &creds.secret_key,
+        None,
+        None,
+        "preflight-presign",
+    )
+    .into();
+    let mut settings = SigningSettings::default();
+    settings.percent_encoding_mode = PercentEncodingMode::Single;
+    settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+    settings.signature_location = SignatureLocation::QueryParams;
+    settings.expires_in = Some(expires);
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("s3")
+        .time(std::time::SystemTime::now())
+        .settings(settings)
+        .build()
+        .context("presign parameters")?
+        .into();
+    let signable = SignableRequest::new(
+        method,
+        url.as_str(),
+        std::iter::empty(),
+        SignableBody::UnsignedPayload,
+    )
+    .context("URL to presign")?;
+    let (instructions, _) = sign(signable, &params).context("presign")?.into_parts();
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(url.as_str())
+        .body(())
+        .context("URL to presign")?;
+    instructions.apply_to_request_http1x(&mut req);
+    Ok(req.uri().to_string())
 }
 
 /// `{"url": ..., "fields": {...}}`, as boto3's generate_presigned_post.
@@ -204,7 +262,8 @@ pub fn post(args: &PostArgs) -> anyhow::Result<Value> {
     let policy = json!({ "expiration": expiration, "conditions": conditions });
     let policy_b64 = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
     let signature =
-        sigv4::post_policy_signature(&creds.secret_key, &day, &args.target.region, &policy_b64);
+        sigv4::post_policy_signature(&creds.secret_key, &day, &args.target.region, &policy_b64)
+            .context("signing date")?;
     fields.insert("policy".into(), json!(policy_b64));
     fields.insert("x-amz-signature".into(), json!(signature));
     let url = format!(

@@ -269,7 +269,7 @@ fn signed_form(
         .unwrap();
     let policy = json!({ "expiration": expiration, "conditions": conds }).to_string();
     let b64 = base64::engine::general_purpose::STANDARD.encode(policy);
-    let signature = sigv4::post_policy_signature(SECRET_KEY, &day, REGION, &b64);
+    let signature = sigv4::post_policy_signature(SECRET_KEY, &day, REGION, &b64).unwrap();
     let mut out: Vec<(String, String)> = fields
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

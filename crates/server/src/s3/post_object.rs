@@ -385,7 +385,8 @@ impl PostObjectHandler {
                 "The AWS Access Key Id you provided does not exist in our records.",
             )
         })?;
-        let expected = sigv4::post_policy_signature(&secret, date, region, policy_b64);
+        let expected = sigv4::post_policy_signature(&secret, date, region, policy_b64)
+            .ok_or_else(|| bad(&format!("Invalid credential: {credential}")))?;
         if !sigv4::same_signature(&expected, signature.trim()) {
             return Err(err(
                 StatusCode::FORBIDDEN,
