@@ -164,7 +164,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let endpoint = format!("http://{}", server.local_addr());
     println!("Preflight is serving S3 at {endpoint}");
     if let Some(admin) = server.admin_addr() {
-        println!("Admin endpoint at http://{admin} (/health)");
+        println!("Admin endpoint at http://{admin} (/health, /metrics, /admin/keys)");
     }
     println!("Data directory: {}", args.data_dir.display());
     println!("Credentials: {}", source.describe(&args.data_dir));
