@@ -1,11 +1,13 @@
 //! Canned ACLs: `x-amz-acl` on create/put/copy, and Get/Put Bucket/Object ACL.
 //! Grants are rendered from the canned name; a PutAcl body is accepted when
-//! it expresses one of the canned ACLs.
+//! it expresses one of the canned ACLs. Anything else (other grantees,
+//! `x-amz-grant-*` headers) is refused with NotImplemented, never dropped.
 
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
 use super::PreflightS3;
+use super::headers::refuse_grant_headers;
 use crate::errors::{s3_err, store_err};
 
 const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
@@ -75,24 +77,52 @@ fn grants_of(acl: &str, owner: &Owner) -> Grants {
     grants
 }
 
-/// Maps an AccessControlPolicy body back to a canned ACL, when it is one.
-fn canned_of_policy(policy: &AccessControlPolicy) -> S3Result<&'static str> {
+fn not_canned(what: &str) -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::NotImplemented,
+        format!(
+            "Preflight supports canned ACLs only (x-amz-acl: private, public-read, public-read-write, authenticated-read); {what}"
+        ),
+    )
+}
+
+/// Who a grant names, for error messages.
+fn grantee_label(g: Option<&Grantee>) -> String {
+    let Some(g) = g else {
+        return "no grantee".to_owned();
+    };
+    match (&g.uri, &g.id, &g.email_address) {
+        (Some(uri), _, _) => format!("group {uri}"),
+        (None, Some(id), _) => format!("canonical user {id}"),
+        (None, None, Some(email)) => email.clone(),
+        (None, None, None) => "an unnamed grantee".to_owned(),
+    }
+}
+
+/// Maps an AccessControlPolicy body back to a canned ACL, when it is one:
+/// FULL_CONTROL for the owner, and the group grants of a canned ACL.
+fn canned_of_policy(policy: &AccessControlPolicy, owner: &Owner) -> S3Result<&'static str> {
     let mut all_read = false;
     let mut all_write = false;
     let mut auth_read = false;
     for g in policy.grants.iter().flatten() {
-        let uri = g.grantee.as_ref().and_then(|g| g.uri.as_deref());
+        let grantee = g.grantee.as_ref();
+        let uri = grantee.and_then(|g| g.uri.as_deref());
+        let is_owner = grantee.is_some_and(|g| {
+            g.uri.is_none() && g.email_address.is_none() && g.id.is_some() && g.id == owner.id
+        });
         let perm = g.permission.as_ref().map(|p| p.as_str());
         match (uri, perm) {
             (Some(ALL_USERS), Some(Permission::READ)) => all_read = true,
             (Some(ALL_USERS), Some(Permission::WRITE)) => all_write = true,
             (Some(AUTHENTICATED_USERS), Some(Permission::READ)) => auth_read = true,
-            (None, Some(Permission::FULL_CONTROL)) => {}
+            (None, Some(Permission::FULL_CONTROL)) if is_owner => {}
             _ => {
-                return Err(S3Error::with_message(
-                    S3ErrorCode::NotImplemented,
-                    "Preflight supports ACLs that match a canned ACL (private, public-read, public-read-write, authenticated-read)",
-                ));
+                return Err(not_canned(&format!(
+                    "the grant of {} to {} is not implemented.",
+                    perm.unwrap_or("no permission"),
+                    grantee_label(grantee)
+                )));
             }
         }
     }
@@ -102,9 +132,8 @@ fn canned_of_policy(policy: &AccessControlPolicy) -> S3Result<&'static str> {
         (true, true, false) => "public-read-write",
         (false, false, true) => "authenticated-read",
         _ => {
-            return Err(S3Error::with_message(
-                S3ErrorCode::NotImplemented,
-                "Preflight supports ACLs that match a canned ACL (private, public-read, public-read-write, authenticated-read)",
+            return Err(not_canned(
+                "these grants together match no canned ACL and are not implemented.",
             ));
         }
     })
@@ -113,6 +142,7 @@ fn canned_of_policy(policy: &AccessControlPolicy) -> S3Result<&'static str> {
 fn acl_from_input(
     canned_name: Option<&str>,
     policy: Option<&AccessControlPolicy>,
+    owner: &Owner,
 ) -> S3Result<&'static str> {
     match (canned_name, policy) {
         (Some(_), Some(_)) => Err(S3Error::with_message(
@@ -120,7 +150,7 @@ fn acl_from_input(
             "This request does not support content",
         )),
         (Some(name), None) => canned(Some(name)),
-        (None, Some(policy)) => canned_of_policy(policy),
+        (None, Some(policy)) => canned_of_policy(policy, owner),
         (None, None) => Err(s3_err(S3ErrorCode::MalformedACLError)),
     }
 }
@@ -142,9 +172,11 @@ pub async fn put_bucket_acl(
 ) -> S3Result<S3Response<PutBucketAclOutput>> {
     let input = req.input;
     s3.bucket(&input.bucket)?;
+    refuse_grant_headers(&input)?;
     let acl = acl_from_input(
         input.acl.as_ref().map(|a| a.as_str()),
         input.access_control_policy.as_ref(),
+        &s3.owner,
     )?;
     s3.meta
         .set_bucket_setting(
@@ -186,9 +218,11 @@ pub async fn put_object_acl(
 ) -> S3Result<S3Response<PutObjectAclOutput>> {
     let input = req.input;
     s3.bucket(&input.bucket)?;
+    refuse_grant_headers(&input)?;
     let acl = acl_from_input(
         input.acl.as_ref().map(|a| a.as_str()),
         input.access_control_policy.as_ref(),
+        &s3.owner,
     )?;
     s3.meta
         .set_object_acl(&input.bucket, &input.key, acl)

@@ -1,5 +1,5 @@
 //! Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket,
-//! GetBucketLocation.
+//! GetBucketLocation; S3's bucket naming rules.
 
 use preflight_store::{BucketRecord, StoreError};
 use s3s::dto::*;
@@ -8,7 +8,40 @@ use time::OffsetDateTime;
 
 use super::PreflightS3;
 use super::acl::canned_bucket_acl;
+use super::headers::refuse_grant_headers;
 use crate::errors::{s3_err, store_err};
+
+/// Prefixes and suffixes S3 reserves for access points, Object Lambda,
+/// Multi-Region Access Points, directory buckets and table buckets.
+const RESERVED_PREFIXES: [&str; 3] = ["xn--", "sthree-", "amzn-s3-demo-"];
+const RESERVED_SUFFIXES: [&str; 5] = ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"];
+
+/// S3's naming rules for general purpose buckets. s3s checks only part of
+/// them on every request; a new bucket must follow all of them, so that any
+/// name Preflight accepts, S3 would accept too.
+pub fn is_valid_bucket_name(name: &str) -> bool {
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let bytes = name.as_bytes();
+    (3..=63).contains(&bytes.len())
+        && bytes.iter().all(|&b| alnum(b) || b == b'.' || b == b'-')
+        && bytes.first().copied().is_some_and(alnum)
+        && bytes.last().copied().is_some_and(alnum)
+        && !name.contains("..")
+        && !name.contains(".-")
+        && !name.contains("-.")
+        && !looks_like_ip_address(name)
+        && !RESERVED_PREFIXES.iter().any(|p| name.starts_with(p))
+        && !RESERVED_SUFFIXES.iter().any(|s| name.ends_with(s))
+}
+
+/// Four dot-separated groups of digits, as S3 tests for (`192.168.5.4`).
+fn looks_like_ip_address(name: &str) -> bool {
+    let groups: Vec<&str> = name.split('.').collect();
+    groups.len() == 4
+        && groups
+            .iter()
+            .all(|g| (1..=3).contains(&g.len()) && g.bytes().all(|b| b.is_ascii_digit()))
+}
 
 pub async fn list_buckets(
     s3: &PreflightS3,
@@ -35,6 +68,10 @@ pub async fn create_bucket(
     req: S3Request<CreateBucketInput>,
 ) -> S3Result<S3Response<CreateBucketOutput>> {
     let input = req.input;
+    if !is_valid_bucket_name(&input.bucket) {
+        return Err(s3_err(S3ErrorCode::InvalidBucketName));
+    }
+    refuse_grant_headers(&input)?;
     let acl = canned_bucket_acl(input.acl.as_ref().map(|a| a.as_str()))?;
     let location = input
         .create_bucket_configuration
@@ -111,4 +148,50 @@ pub async fn get_bucket_location(
     Ok(S3Response::new(GetBucketLocationOutput {
         location_constraint: location,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_valid_bucket_name;
+
+    #[test]
+    fn bucket_names() {
+        for ok in [
+            "abc",
+            "my.example.bucket",
+            "tag-1234-0",
+            "a-b-c",
+            "1.2.3",
+            "1.2.3.4a",
+            "a".repeat(63).as_str(),
+        ] {
+            assert!(is_valid_bucket_name(ok), "{ok}");
+        }
+        for bad in [
+            "ab",
+            "a".repeat(64).as_str(),
+            "Abc",
+            "a_bc",
+            "-abc",
+            "abc-",
+            ".abc",
+            "abc.",
+            "a..bc",
+            "abc.-def",
+            "abc-.def",
+            "sthree-x",
+            "sthree-configurator",
+            "amzn-s3-demo-bucket",
+            "xn--abc",
+            "abc-s3alias",
+            "abc--ol-s3",
+            "abc.mrap",
+            "abc--x-s3",
+            "abc--table-s3",
+            "192.168.1.1",
+            "1.2.3.4",
+        ] {
+            assert!(!is_valid_bucket_name(bad), "{bad}");
+        }
+    }
 }

@@ -1,10 +1,16 @@
 //! Object HTTP metadata: from request inputs to the store, and back to
-//! GET/HEAD outputs.
+//! GET/HEAD outputs; and the request headers S3 checks before an operation
+//! runs (storage class, grants, integrity headers).
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
 use http::HeaderMap;
 use preflight_store::{ObjectHeaders, ObjectRecord};
-use s3s::dto::{Metadata, Timestamp, TimestampFormat};
-use s3s::{S3ErrorCode, S3Result};
+use s3s::dto::{
+    CopyObjectInput, CreateBucketInput, CreateMultipartUploadInput, Metadata, PutBucketAclInput,
+    PutObjectAclInput, PutObjectInput, StorageClass, Timestamp, TimestampFormat,
+};
+use s3s::{S3Error, S3ErrorCode, S3Result};
 
 use super::write::ChecksumAlgo;
 use crate::errors::s3_err;
@@ -126,4 +132,164 @@ pub fn stored_checksum(obj: &ObjectRecord, algo: ChecksumAlgo) -> Option<String>
         .iter()
         .find(|(n, _)| n == algo.name())
         .map(|(_, v)| v.clone())
+}
+
+/// The storage classes S3 accepts in `x-amz-storage-class`.
+const STORAGE_CLASSES: [&str; 11] = [
+    StorageClass::STANDARD,
+    StorageClass::REDUCED_REDUNDANCY,
+    StorageClass::STANDARD_IA,
+    StorageClass::ONEZONE_IA,
+    StorageClass::INTELLIGENT_TIERING,
+    StorageClass::GLACIER,
+    StorageClass::DEEP_ARCHIVE,
+    StorageClass::GLACIER_IR,
+    StorageClass::OUTPOSTS,
+    StorageClass::SNOW,
+    StorageClass::EXPRESS_ONEZONE,
+];
+
+/// Refuses a storage class S3 does not know. Preflight has one class of
+/// storage: a known class is accepted and the object is kept, and reported,
+/// as STANDARD.
+pub fn check_storage_class(class: Option<&StorageClass>) -> S3Result<()> {
+    match class {
+        Some(c) if !STORAGE_CLASSES.contains(&c.as_str()) => Err(S3Error::with_message(
+            S3ErrorCode::InvalidStorageClass,
+            "The storage class you specified is not valid",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The `x-amz-grant-*` headers an operation input carries: header name, and
+/// whether the request sent it.
+pub trait GrantHeaders {
+    fn grant_headers(&self) -> [(&'static str, bool); 5];
+}
+
+macro_rules! grant_headers {
+    ($input:ty, write: $has_write:tt) => {
+        impl GrantHeaders for $input {
+            fn grant_headers(&self) -> [(&'static str, bool); 5] {
+                [
+                    ("x-amz-grant-full-control", self.grant_full_control.is_some()),
+                    ("x-amz-grant-read", self.grant_read.is_some()),
+                    ("x-amz-grant-read-acp", self.grant_read_acp.is_some()),
+                    ("x-amz-grant-write", grant_headers!(@write self, $has_write)),
+                    ("x-amz-grant-write-acp", self.grant_write_acp.is_some()),
+                ]
+            }
+        }
+    };
+    (@write $self:ident, true) => {
+        $self.grant_write.is_some()
+    };
+    (@write $self:ident, false) => {
+        false
+    };
+}
+
+grant_headers!(CreateBucketInput, write: true);
+grant_headers!(PutBucketAclInput, write: true);
+grant_headers!(PutObjectAclInput, write: true);
+grant_headers!(PutObjectInput, write: false);
+grant_headers!(CopyObjectInput, write: false);
+grant_headers!(CreateMultipartUploadInput, write: false);
+
+/// Refuses explicit grants: Preflight keeps one canned ACL per bucket and
+/// object, so a grant it cannot express would otherwise be dropped silently.
+pub fn refuse_grant_headers(input: &impl GrantHeaders) -> S3Result<()> {
+    match input.grant_headers().into_iter().find(|(_, sent)| *sent) {
+        Some((name, _)) => Err(S3Error::with_message(
+            S3ErrorCode::NotImplemented,
+            format!(
+                "The {name} header is not implemented: Preflight supports canned ACLs only (x-amz-acl)."
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// DeleteObjects needs an integrity header: `Content-MD5` or, as S3 now also
+/// accepts, an `x-amz-checksum-*` value (in a header or announced as a
+/// trailer). A `Content-MD5` that is not a base64 MD5 is refused here too.
+pub fn require_integrity_header(headers: &HeaderMap) -> S3Result<()> {
+    let md5 = headers.get("content-md5").map(|v| v.to_str().unwrap_or(""));
+    if let Some(md5) = md5
+        && B64
+            .decode(md5.trim())
+            .ok()
+            .filter(|d| d.len() == 16)
+            .is_none()
+    {
+        return Err(s3_err(S3ErrorCode::InvalidDigest));
+    }
+    let (_, values) = requested_checksums(headers);
+    let trailer = headers
+        .get("x-amz-trailer")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|h| ChecksumAlgo::from_header(h).is_some()));
+    if md5.is_none() && values.is_empty() && !trailer {
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidRequest,
+            "Missing required header for this request: Content-MD5",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn storage_classes() {
+        for c in STORAGE_CLASSES {
+            assert!(check_storage_class(Some(&StorageClass::from(c.to_owned()))).is_ok());
+        }
+        assert!(check_storage_class(None).is_ok());
+        for bad in ["BOGUS", "standard", ""] {
+            let e = check_storage_class(Some(&StorageClass::from(bad.to_owned()))).unwrap_err();
+            assert_eq!(*e.code(), S3ErrorCode::InvalidStorageClass, "{bad}");
+        }
+    }
+
+    #[test]
+    fn grants_are_refused_by_name() {
+        let input = PutObjectAclInput {
+            grant_write: Some("uri=\"x\"".to_owned()),
+            ..Default::default()
+        };
+        let e = refuse_grant_headers(&input).unwrap_err();
+        assert_eq!(*e.code(), S3ErrorCode::NotImplemented);
+        assert!(e.message().unwrap().contains("x-amz-grant-write "));
+        assert!(refuse_grant_headers(&PutObjectAclInput::default()).is_ok());
+    }
+
+    #[test]
+    fn delete_objects_integrity_headers() {
+        let missing = require_integrity_header(&headers(&[])).unwrap_err();
+        assert_eq!(*missing.code(), S3ErrorCode::InvalidRequest);
+        // Only naming an algorithm is not a checksum.
+        let named = headers(&[("x-amz-sdk-checksum-algorithm", "CRC32")]);
+        assert!(require_integrity_header(&named).is_err());
+        for ok in [
+            headers(&[("content-md5", "XrY7u+Ae7tCTyyK7j1rNww==")]),
+            headers(&[("x-amz-checksum-crc32", "DUoRhQ==")]),
+            headers(&[("x-amz-trailer", "x-amz-checksum-crc64nvme")]),
+        ] {
+            assert!(require_integrity_header(&ok).is_ok(), "{ok:?}");
+        }
+        let bad = require_integrity_header(&headers(&[("content-md5", "nope")])).unwrap_err();
+        assert_eq!(*bad.code(), S3ErrorCode::InvalidDigest);
+    }
 }

@@ -9,7 +9,7 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use time::OffsetDateTime;
 
 use super::acl::canned_object_acl;
-use super::headers::{HeaderInputs, object_headers};
+use super::headers::{HeaderInputs, check_storage_class, object_headers, refuse_grant_headers};
 use super::object::copy_source;
 use super::read::{etag_of, object_stream};
 use super::write::{ChecksumAlgo, Written, write_blob};
@@ -20,7 +20,7 @@ const MAX_PART_NUMBER: i32 = 10_000;
 /// Every part but the last must be at least 5 MiB.
 const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 
-fn check_part_number(n: i32) -> S3Result<u32> {
+pub(super) fn check_part_number(n: i32) -> S3Result<u32> {
     if (1..=MAX_PART_NUMBER).contains(&n) {
         Ok(n as u32)
     } else {
@@ -55,6 +55,8 @@ pub async fn create_multipart_upload(
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
     let input = req.input;
     s3.bucket(&input.bucket)?;
+    check_storage_class(input.storage_class.as_ref())?;
+    refuse_grant_headers(&input)?;
     let acl = canned_object_acl(input.acl.as_ref().map(|a| a.as_str()))?;
     let headers = object_headers(HeaderInputs {
         content_type: input.content_type.as_deref(),

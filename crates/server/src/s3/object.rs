@@ -8,8 +8,10 @@ use time::OffsetDateTime;
 
 use super::acl::canned_object_acl;
 use super::headers::{
-    HeaderInputs, metadata_map, object_headers, parse_http_date, stored_checksum,
+    HeaderInputs, check_storage_class, metadata_map, object_headers, parse_http_date,
+    refuse_grant_headers, require_integrity_header, stored_checksum,
 };
+use super::multipart::check_part_number;
 use super::read::{Conditions, check_conditions, etag_of, object_stream, resolve_range};
 use super::write::{ChecksumAlgo, write_blob};
 use super::{MAX_PUT_SIZE, PreflightS3};
@@ -39,6 +41,8 @@ pub async fn put_object(
     let trailers = req.trailing_headers.clone();
     let input = req.input;
     s3.bucket(&input.bucket)?;
+    check_storage_class(input.storage_class.as_ref())?;
+    refuse_grant_headers(&input)?;
     let acl = canned_object_acl(input.acl.as_ref().map(|a| a.as_str()))?;
     let mut headers = object_headers(HeaderInputs {
         content_type: input.content_type.as_deref(),
@@ -160,6 +164,9 @@ async fn read_view(
     part_number: Option<i32>,
     range: Option<&Range>,
 ) -> S3Result<ReadView> {
+    if let Some(n) = part_number {
+        check_part_number(n)?;
+    }
     let obj = load_object(s3, bucket, key).await?;
     check_conditions(&obj, &conditions)?;
     let (start, end, partial) = match part_number {
@@ -299,6 +306,7 @@ pub async fn delete_objects(
     s3: &PreflightS3,
     req: S3Request<DeleteObjectsInput>,
 ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    require_integrity_header(&req.headers)?;
     let input = req.input;
     s3.bucket(&input.bucket)?;
     if input.delete.objects.len() > MAX_DELETE_KEYS || input.delete.objects.is_empty() {
@@ -367,6 +375,8 @@ pub async fn copy_object(
 ) -> S3Result<S3Response<CopyObjectOutput>> {
     let input = req.input;
     s3.bucket(&input.bucket)?;
+    check_storage_class(input.storage_class.as_ref())?;
+    refuse_grant_headers(&input)?;
     let src = copy_source(s3, &input.copy_source).await?;
     check_conditions(
         &src,
