@@ -278,7 +278,7 @@ fn preset_prints_xml_and_json() {
         c.rules[0].allowed_origins,
         ["https://app.example.com", "http://localhost:5173"]
     );
-    assert!(preflight_cors::lint(&c).is_empty());
+    assert!(preflight_cors::lint::lint(&c).is_empty());
     let out = preflight(
         &[
             "cors",

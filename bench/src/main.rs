@@ -161,7 +161,7 @@ async fn signed(
         query,
         headers,
         &body,
-    );
+    )?;
     let uri = if query.is_empty() {
         path.to_owned()
     } else {

@@ -9,10 +9,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use preflight_cors::{
-    BucketState, CorsConfig, ExplainRequest, LintOptions, RequestMode, Severity, explain,
-    lint_with, preset,
-};
+use preflight_cors::explain::{ExplainRequest, RequestMode, explain};
+use preflight_cors::lint::{LintOptions, Severity, lint_with};
+use preflight_cors::{BucketState, CorsConfig, preset};
 
 /// Exit status when the input could not be read or understood.
 const EXIT_BAD_INPUT: u8 = 2;

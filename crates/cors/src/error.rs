@@ -39,10 +39,12 @@ impl ConfigError {
         Self::new(ConfigErrorKind::Malformed(detail.into()))
     }
 
+    /// An error of the given kind, with the message S3 sends for it.
     pub fn new(kind: ConfigErrorKind) -> Self {
         Self { kind }
     }
 
+    /// What is wrong, as a value.
     pub fn kind(&self) -> &ConfigErrorKind {
         &self.kind
     }

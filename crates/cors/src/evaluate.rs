@@ -29,6 +29,7 @@ pub const VARY_VALUE: &str =
 /// The parts of a request CORS evaluation looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CorsRequest<'a> {
+    /// `Origin`, as sent.
     pub origin: &'a str,
     /// For a preflight: Access-Control-Request-Method. For an actual request: that header if
     /// present, else the real HTTP method (spec §5.2).
@@ -100,19 +101,24 @@ pub enum NearMissKind {
 /// An AllowedOrigin that almost matched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OriginNearMiss {
+    /// The AllowedOrigin value of the rule.
     pub allowed_origin: String,
+    /// How the origin differs from it.
     pub kind: NearMissKind,
 }
 
 /// How one rule failed to match.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleMismatch {
+    /// Position of the rule in the configuration, from 0.
     pub rule_index: usize,
+    /// The rule's `ID`, when it has one.
     pub rule_id: Option<String>,
     /// The first dimension that failed (origin → method → headers).
     pub failed: Mismatch,
     /// Each dimension on its own, whatever failed first.
     pub origin_ok: bool,
+    /// The method is among the rule's AllowedMethods.
     pub method_ok: bool,
     /// Every requested name (lower-cased) that no AllowedHeader matches, in request order.
     pub rejected_headers: Vec<String>,
@@ -123,8 +129,11 @@ pub struct RuleMismatch {
 /// A match: which rule, and the response headers (spec §6, in S3's order).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CorsMatch {
+    /// Position of the matching rule in the configuration, from 0.
     pub rule_index: usize,
+    /// The matching rule's `ID`, when it has one.
     pub rule_id: Option<String>,
+    /// The CORS response headers, in S3's order.
     pub headers: Vec<(&'static str, String)>,
     /// The AllowedOrigin value that matched (`*`, a glob or an exact value).
     pub allowed_origin: String,
@@ -135,9 +144,11 @@ pub struct CorsMatch {
 /// The outcome of evaluating a request against a configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CorsDecision {
+    /// A rule matched.
     Allowed(CorsMatch),
     /// One entry per rule, in configuration order.
     Denied {
+        /// Why each rule failed.
         rules: Vec<RuleMismatch>,
     },
 }
@@ -151,6 +162,7 @@ impl CorsDecision {
         }
     }
 
+    /// A rule matched.
     pub fn is_allowed(&self) -> bool {
         matches!(self, CorsDecision::Allowed(_))
     }
@@ -227,7 +239,9 @@ impl fmt::Display for CorsDecision {
 /// How one rule answers a request on its own, whatever the rules before it say.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RuleVerdict {
+    /// The rule matches the request.
     Match(CorsMatch),
+    /// The rule does not match; the value says where it fails.
     Mismatch(RuleMismatch),
 }
 

@@ -22,13 +22,16 @@ use advice::{browser_verdict, warnings};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RequestMode {
+    /// An `OPTIONS` request with `Access-Control-Request-Method`.
     Preflight,
+    /// The request itself (GET, PUT...), answered by the operation.
     Actual,
 }
 
 /// The request to explain, as a browser would send it.
 #[derive(Debug, Clone)]
 pub struct ExplainRequest {
+    /// Preflight or actual request.
     pub mode: RequestMode,
     /// `Origin`; `None` when the header is absent.
     pub origin: Option<String>,
@@ -49,6 +52,7 @@ pub struct ExplainRequest {
 }
 
 impl ExplainRequest {
+    /// A request with an origin, a method and the header names the page sets.
     pub fn new(mode: RequestMode, origin: &str, method: &str, headers: &[&str]) -> Self {
         Self {
             mode,
@@ -107,24 +111,34 @@ impl ExplainRequest {
 /// The whole explanation; `Display` renders it for people, `Serialize` for machines.
 #[derive(Debug, Clone, Serialize)]
 pub struct Explanation {
+    /// The request as the engine read it.
     pub request: RequestSummary,
     /// `configured`, `no-config` or `no-bucket`.
     pub bucket: &'static str,
     /// Every rule, in order; empty when no rules were evaluated.
     pub rules: Vec<RuleExplanation>,
+    /// Allowed or denied, and why.
     pub decision: DecisionSummary,
+    /// What S3 sends back.
     pub response: ResponseSummary,
+    /// What the browser then does.
     pub browser: BrowserVerdict,
+    /// Pitfalls worth knowing even when the request is allowed (caching, credentials).
     pub warnings: Vec<Warning>,
 }
 
 #[derive(Debug, Clone, Serialize)]
+/// The request part of an [`Explanation`].
 pub struct RequestSummary {
+    /// Preflight or actual request.
     pub mode: RequestMode,
+    /// `Origin`, as sent.
     pub origin: Option<String>,
+    /// The method: `Access-Control-Request-Method` of a preflight, the HTTP method otherwise.
     pub method: Option<String>,
     /// `Access-Control-Request-Headers` as sent.
     pub request_headers: Option<String>,
+    /// The request is made with credentials.
     pub credentials: bool,
 }
 
@@ -133,24 +147,37 @@ pub struct RequestSummary {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RuleOutcome {
+    /// This rule answers the request.
     Wins,
+    /// This rule would match, but an earlier rule answers.
     AlsoMatches,
+    /// At least one dimension (origin, method, headers) fails.
     NoMatch,
 }
 
 #[derive(Debug, Clone, Serialize)]
+/// One dimension of a rule, checked.
 pub struct Check {
+    /// The dimension matches.
     pub ok: bool,
+    /// Why it matches or does not, for people.
     pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
+/// How one rule fares against the request.
 pub struct RuleExplanation {
+    /// Position of the rule in the configuration, from 0.
     pub index: usize,
+    /// The rule's `ID`, when it has one.
     pub id: Option<String>,
+    /// Whether this rule answers, would match, or fails.
     pub outcome: RuleOutcome,
+    /// The `Origin` against the rule's AllowedOrigins.
     pub origin: Check,
+    /// The method against the rule's AllowedMethods.
     pub method: Check,
+    /// The requested headers against the rule's AllowedHeaders.
     pub headers: Check,
     /// Requested names (lower-cased) no AllowedHeader matches.
     pub rejected_headers: Vec<String>,
@@ -160,33 +187,48 @@ pub struct RuleExplanation {
 }
 
 #[derive(Debug, Clone, Serialize)]
+/// The decision part of an [`Explanation`].
 pub struct DecisionSummary {
+    /// A rule matched.
     pub allowed: bool,
+    /// Position of the rule that answers, from 0.
     pub rule_index: Option<usize>,
+    /// `ID` of the rule that answers.
     pub rule_id: Option<String>,
     /// The engine's reason code (`origin`, `method`, `header:NAME`, `no-config`, …).
     pub reason: Option<String>,
+    /// One sentence for people.
     pub summary: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
+/// One response header.
 pub struct HeaderLine {
+    /// Header name, in S3's capitalization.
     pub name: String,
+    /// Header value.
     pub value: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
+/// The S3 error document a refused preflight gets.
 pub struct ErrorSummary {
+    /// S3 error code (`AccessForbidden`, `BadRequest`).
     pub code: String,
+    /// S3 error message.
     pub message: String,
+    /// `<Method>` of the error document.
     pub method: Option<String>,
+    /// `<ResourceType>` of the error document.
     pub resource_type: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
+/// The response part of an [`Explanation`].
 pub struct ResponseSummary {
     /// The status S3 sends; `None` for an actual request (the operation decides it).
     pub status: Option<u16>,
+    /// The error document, when S3 refuses.
     pub error: Option<ErrorSummary>,
     /// The CORS headers, in S3's order.
     pub headers: Vec<HeaderLine>,
@@ -195,14 +237,20 @@ pub struct ResponseSummary {
 }
 
 #[derive(Debug, Clone, Serialize)]
+/// What the browser does with the response.
 pub struct BrowserVerdict {
+    /// The page's script gets the response.
     pub allowed: bool,
+    /// Why, in the words of a browser console.
     pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
+/// A pitfall found while explaining.
 pub struct Warning {
+    /// Stable code of the warning (`no-vary`, `max-age-capped`, `etag-not-exposed`...).
     pub code: &'static str,
+    /// The warning, for people.
     pub message: String,
 }
 

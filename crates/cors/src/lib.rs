@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! Amazon S3 bucket CORS as a pure library: the configuration model, its XML and JSON forms,
 //! PutBucketCors validation, rule evaluation and the preflight (`OPTIONS`) algorithm.
 //!
@@ -26,9 +27,9 @@
 
 mod error;
 mod evaluate;
-mod explain;
+pub mod explain;
 mod json;
-mod lint;
+pub mod lint;
 mod matching;
 mod model;
 mod preflight;
@@ -40,14 +41,6 @@ pub use evaluate::{
     ALLOW_CREDENTIALS, ALLOW_HEADERS, ALLOW_METHODS, ALLOW_ORIGIN, CorsDecision, CorsMatch,
     CorsRequest, EXPOSE_HEADERS, MAX_AGE, Mismatch, NearMissKind, OriginNearMiss, RuleMismatch,
     RuleVerdict, VARY, VARY_VALUE,
-};
-pub use explain::{
-    BrowserVerdict, Check, DecisionSummary, ErrorSummary, ExplainRequest, Explanation, HeaderLine,
-    RequestMode, RequestSummary, ResponseSummary, RuleExplanation, RuleOutcome, Warning, explain,
-};
-pub use lint::{
-    CHROMIUM_MAX_AGE_CAP, FIREFOX_MAX_AGE_CAP, Finding, LINT_CODES, LintOptions, Severity, lint,
-    lint_with,
 };
 pub use model::{
     CorsConfig, CorsRule, MAX_DOCUMENT_BYTES, MAX_ID_CHARS, MAX_RULES, S3_NAMESPACE,

@@ -13,8 +13,11 @@ use crate::model::{CorsConfig, CorsRule, SUPPORTED_METHODS};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// Worth knowing; nothing is wrong.
     Info,
+    /// Likely a mistake, or behaviour browsers differ on.
     Warning,
+    /// S3 refuses the configuration, or no browser request can ever match.
     Error,
 }
 
@@ -31,12 +34,15 @@ impl fmt::Display for Severity {
 /// One problem in a configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
+    /// How serious the finding is.
     pub severity: Severity,
     /// Stable kebab-case id (see [`LINT_CODES`]).
     pub code: &'static str,
     /// 0-based index of the rule, `None` for the whole document.
     pub rule_index: Option<usize>,
+    /// What is wrong, for people.
     pub message: String,
+    /// How to fix it.
     pub fix: String,
 }
 

@@ -20,17 +20,24 @@ pub const MAX_DOCUMENT_BYTES: usize = 65536;
 /// A bucket's CORS configuration. Values are kept exactly as sent (case, order).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CorsConfig {
+    /// The rules, in order: the first rule that matches answers (spec §3).
     pub rules: Vec<CorsRule>,
 }
 
 /// One `CORSRule`. An empty list means the member was not set.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CorsRule {
+    /// `ID`: an optional name, at most 255 characters.
     pub id: Option<String>,
+    /// `AllowedOrigin`: exact origins, `*`, or globs with one `*`.
     pub allowed_origins: Vec<String>,
+    /// `AllowedMethod`: GET, PUT, POST, DELETE or HEAD.
     pub allowed_methods: Vec<String>,
+    /// `AllowedHeader`: request header names a preflight may ask for; `*` globs allowed.
     pub allowed_headers: Vec<String>,
+    /// `ExposeHeader`: response headers the page's script may read.
     pub expose_headers: Vec<String>,
+    /// `MaxAgeSeconds`: how long the browser may cache the preflight answer.
     pub max_age_seconds: Option<i64>,
 }
 

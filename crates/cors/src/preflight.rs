@@ -17,8 +17,11 @@ pub const MSG_NOT_ALLOWED: &str = "CORSResponse: This CORS request is not allowe
 /// What the server knows about the bucket named in the URL.
 #[derive(Debug, Clone, Copy)]
 pub enum BucketState<'a> {
+    /// No such bucket.
     Missing,
+    /// The bucket exists and has no CORS configuration.
     NoConfig,
+    /// The bucket's CORS configuration.
     Config(&'a CorsConfig),
 }
 
@@ -31,6 +34,7 @@ pub struct PreflightInput<'a> {
     pub request_method: Option<&'a str>,
     /// `Access-Control-Request-Headers`.
     pub request_headers: Option<&'a str>,
+    /// The bucket the URL names.
     pub bucket: BucketState<'a>,
     /// The URL names a key (ResourceType OBJECT) rather than the bucket itself (BUCKET).
     pub targets_object: bool,
@@ -40,7 +44,9 @@ pub struct PreflightInput<'a> {
 /// ResourceType, RequestId, HostId (spec §4).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreflightError {
+    /// S3 error code.
     pub code: &'static str,
+    /// S3 error message.
     pub message: String,
     /// `<Method>`, when S3 sends one.
     pub method: Option<String>,
@@ -51,10 +57,12 @@ pub struct PreflightError {
 /// The complete answer to a preflight.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreflightOutcome {
+    /// HTTP status: 200 on success, 400 or 403 on errors.
     pub status: u16,
     /// On success the §6 headers in S3's order; on errors none (the server adds
     /// Content-Type etc.).
     pub headers: Vec<(&'static str, String)>,
+    /// The error document, when the preflight is refused.
     pub error: Option<PreflightError>,
     /// Present when the rules were evaluated.
     pub decision: Option<CorsDecision>,
@@ -90,6 +98,7 @@ impl PreflightOutcome {
         }
     }
 
+    /// The preflight is allowed (200).
     pub fn is_success(&self) -> bool {
         self.status == 200
     }

@@ -34,8 +34,11 @@ pub const PRESETS: &[(&str, &str)] = &[
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a preset could not be made.
 pub enum PresetError {
+    /// No preset has this name; the value is the name asked for.
     UnknownName(String),
+    /// The preset needs at least one origin and none was given.
     NoOrigin,
     /// An origin that would never match (trailing slash, no scheme, …).
     BadOrigin(Vec<Finding>),

@@ -22,6 +22,16 @@ pub struct PublicAccessBlock {
 }
 
 impl PublicAccessBlock {
+    /// Every switch on: the most restrictive block.
+    pub fn all_on() -> Self {
+        Self {
+            block_public_acls: true,
+            ignore_public_acls: true,
+            block_public_policy: true,
+            restrict_public_buckets: true,
+        }
+    }
+
     pub fn to_json(self) -> String {
         serde_json::to_string(&self).unwrap_or_default()
     }

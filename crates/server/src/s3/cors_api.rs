@@ -153,7 +153,7 @@ impl CorsRoute {
 /// without ETag exposed, …): say so in the log, once, when the configuration is set.
 /// Target `preflight::cors`; `rule` is 1-based, as `preflight cors lint` prints it.
 fn log_lint_findings(bucket: &str, config: &CorsConfig) {
-    for f in preflight_cors::lint(config) {
+    for f in preflight_cors::lint::lint(config) {
         // The finding's text is the event's `message` field.
         tracing::warn!(
             target: "preflight::cors",
