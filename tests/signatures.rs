@@ -8,7 +8,7 @@
 mod common;
 
 use base64::Engine;
-use common::sign::{V4, chunk, sha256_hex, v2_signature};
+use common::sign::{V4, chunk, v2_signature};
 use common::{ACCESS_KEY, REGION, SECRET_KEY, TestServer, error_code, xml_field};
 
 const DOMAIN: &str = "s3.local";
@@ -735,6 +735,12 @@ fn form_request(server: &TestServer, key: &str) -> Req {
 }
 
 async fn send(http: &reqwest::Client, req: &Req) -> (u16, String) {
+    let (status, _, body) = send_full(http, req).await;
+    (status, body)
+}
+
+/// Status, `Access-Control-Allow-Origin` and body.
+async fn send_full(http: &reqwest::Client, req: &Req) -> (u16, Option<String>, String) {
     let method = reqwest::Method::from_bytes(req.method.as_bytes()).unwrap();
     let mut b = http.request(method, &req.url).body(req.body.clone());
     for (k, v) in &req.headers {
@@ -742,7 +748,11 @@ async fn send(http: &reqwest::Client, req: &Req) -> (u16, String) {
     }
     let res = b.send().await.unwrap();
     let status = res.status().as_u16();
-    (status, res.text().await.unwrap())
+    let allow_origin = res
+        .headers()
+        .get("access-control-allow-origin")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, allow_origin, res.text().await.unwrap())
 }
 
 #[tokio::test]
@@ -856,7 +866,6 @@ async fn unsigned_headers_and_scopes_over_every_entrance() {
         rows().len(),
         failures.join("\n")
     );
-    let _ = sha256_hex(b"");
 }
 
 /// The answers carry what S3 puts in them: which headers were not
@@ -866,6 +875,22 @@ async fn error_details() {
     let server = TestServer::start();
     let s3 = server.client();
     s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let cors = aws_sdk_s3::types::CorsConfiguration::builder()
+        .cors_rules(
+            aws_sdk_s3::types::CorsRule::builder()
+                .allowed_methods("GET")
+                .allowed_origins("https://example.com")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    s3.put_bucket_cors()
+        .bucket(BUCKET)
+        .cors_configuration(cors)
+        .send()
+        .await
+        .unwrap();
     let http = server.http();
 
     let s = V4::new("GET", &server.endpoint, &format!("/{BUCKET}/x"), b"")
@@ -882,8 +907,10 @@ async fn error_details() {
     req.headers.push(("x-amz-meta-b".into(), "2".into()));
     req.headers
         .push(("origin".into(), "https://example.com".into()));
-    let (status, body) = send(&http, &req).await;
+    let (status, allow_origin, body) = send_full(&http, &req).await;
     assert_eq!(status, 403, "{body}");
+    // CORS headers on the refusal too, so a browser can read it.
+    assert_eq!(allow_origin.as_deref(), Some("https://example.com"));
     assert_eq!(
         xml_field(&body, "Message").as_deref(),
         Some("There were headers present in the request which were not signed"),
@@ -907,7 +934,9 @@ async fn error_details() {
     let (status, body) = send(&http, &req).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(
-        xml_field(&body, "Message").as_deref(),
+        xml_field(&body, "Message")
+            .map(|m| m.replace("&apos;", "'"))
+            .as_deref(),
         Some(
             "The authorization header is malformed; the region 'eu-west-1' is wrong; expecting 'us-east-1'"
         ),
