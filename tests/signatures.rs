@@ -67,6 +67,8 @@ enum How {
     PresignedSigning(&'static [(&'static str, &'static str)]),
     /// Presigned SigV4 URL, credential scope with this region.
     PresignedRegion(&'static str),
+    /// Presigned SigV4 URL whose X-Amz-SignedHeaders leaves out `host`.
+    PresignedNoHost,
     /// SigV2 Authorization header (`AWS AK:sig`).
     V2Header,
     /// SigV2 presigned URL valid for this many seconds.
@@ -317,6 +319,14 @@ fn rows() -> Vec<Row> {
             Some("InvalidArgument"),
         ),
         row(
+            "get, presigned, host unsigned",
+            E::GetObject,
+            H::PresignedNoHost,
+            NONE,
+            403,
+            denied,
+        ),
+        row(
             "get, presigned, region eu-west-1",
             E::GetObject,
             H::PresignedRegion("eu-west-1"),
@@ -560,7 +570,7 @@ fn build(server: &TestServer, row: &Row, key: &str) -> Req {
                 body: std::mem::take(&mut body),
             }
         }
-        H::Presigned | H::PresignedSigning(_) | H::PresignedRegion(_) => {
+        H::Presigned | H::PresignedSigning(_) | H::PresignedRegion(_) | H::PresignedNoHost => {
             v4.presign = Some(300);
             v4.signed = Some(vec!["host".to_owned()]);
             match row.how {
@@ -571,6 +581,10 @@ fn build(server: &TestServer, row: &Row, key: &str) -> Req {
                     v4.signed = None;
                 }
                 H::PresignedRegion(region) => v4.region = region.to_owned(),
+                H::PresignedNoHost => {
+                    v4 = v4.header("x-amz-meta-owner", "alice");
+                    v4.signed = Some(vec!["x-amz-meta-owner".to_owned()]);
+                }
                 _ => {}
             }
             let s = v4.sign();
