@@ -1,4 +1,4 @@
-//! The front of the request path: request ids, the presigned-URL checks s3s
+//! The front of the request path: request ids, the signature rules s3s
 //! leaves out, the CORS layer, and the error-body fixes, around s3s.
 
 use std::sync::{Arc, OnceLock};
