@@ -140,7 +140,14 @@ async fn invalid_bucket_names() {
 #[tokio::test]
 async fn other_region() {
     let server = TestServer::start_with(&["--region", "eu-central-1"]);
-    let s3 = server.client();
+    // Signed for the server's region: S3 refuses another region's scope.
+    let config = server
+        .client()
+        .config()
+        .to_builder()
+        .region(aws_sdk_s3::config::Region::new("eu-central-1"))
+        .build();
+    let s3 = aws_sdk_s3::Client::from_conf(config);
     let bucket = bucket_name("region");
     s3.create_bucket()
         .bucket(&bucket)

@@ -305,7 +305,8 @@ async fn flexible_checksums_are_verified() {
     let (status, _) = sdk_err(s3.head_object().bucket(&bucket).key("wrong").send().await);
     assert_eq!(status, 404);
 
-    // A wrong header on a raw presigned PUT.
+    // A wrong header on a raw presigned PUT: refused unsigned (S3 wants
+    // every x-amz-* header signed), BadDigest once signed.
     let cfg = PresigningConfig::expires_in(Duration::from_secs(300)).unwrap();
     let url = s3
         .put_object()
@@ -322,7 +323,20 @@ async fn flexible_checksums_are_verified() {
         .send()
         .await
         .unwrap();
-    expect_error(res, 400, "BadDigest").await;
+    expect_error(res, 403, "AccessDenied").await;
+    let crc = [("x-amz-checksum-crc32".to_owned(), "AAAAAA==".to_owned())];
+    let (url, headers) = common::sign::sign_request(
+        "PUT",
+        &server.url(&format!("/{bucket}/raw")),
+        &crc,
+        b"",
+        Some(Duration::from_secs(300)),
+    );
+    let mut req = server.http().put(url).body("hello world");
+    for (k, v) in headers.iter().chain(&crc) {
+        req = req.header(k, v);
+    }
+    expect_error(req.send().await.unwrap(), 400, "BadDigest").await;
 }
 
 #[tokio::test]

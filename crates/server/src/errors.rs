@@ -70,6 +70,36 @@ pub fn store_err(e: StoreError) -> S3Error {
     }
 }
 
+/// The S3 error for a request body that failed while it was read: a
+/// chunk signature (aws-chunked) that does not match, a body whose SHA-256
+/// is not its `x-amz-content-sha256`, or a body that ended early. s3s keeps
+/// its stream error types private, so they are told apart by their text
+/// (`AwsChunkedStreamError: SignatureMismatch`, `UploadStreamError:
+/// Sha256Mismatch`).
+pub fn body_stream_error(e: s3s::StdError) -> S3Error {
+    let text = e.to_string();
+    let mut err = if text.contains("SignatureMismatch") {
+        S3Error::with_message(
+            S3ErrorCode::SignatureDoesNotMatch,
+            "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+        )
+    } else if text.contains("Sha256Mismatch") {
+        let mut err = S3Error::with_message(
+            S3ErrorCode::Custom("XAmzContentSHA256Mismatch".into()),
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        );
+        err.set_status_code(StatusCode::BAD_REQUEST);
+        err
+    } else {
+        S3Error::with_message(
+            S3ErrorCode::IncompleteBody,
+            "The request body terminated unexpectedly",
+        )
+    };
+    err.set_source(e);
+    err
+}
+
 /// An XML error document as S3 writes it. `extra` are additional children
 /// placed after `Message` (e.g. `Method`, `ResourceType`, `BucketName`).
 pub fn error_xml(code: &str, message: &str, extra: &[(&str, &str)], request_id: &str) -> String {
@@ -196,6 +226,18 @@ mod tests {
             "{text}"
         );
         assert!(complete_error_body(&with, "ABC", None, None).is_none());
+    }
+
+    #[test]
+    fn body_stream_errors() {
+        let e = |s: &str| -> s3s::StdError { s.to_owned().into() };
+        let sig = body_stream_error(e("AwsChunkedStreamError: SignatureMismatch"));
+        assert_eq!(*sig.code(), S3ErrorCode::SignatureDoesNotMatch);
+        let sha = body_stream_error(e("UploadStreamError: Sha256Mismatch"));
+        assert_eq!(sha.code().as_str(), "XAmzContentSHA256Mismatch");
+        assert_eq!(sha.status_code(), Some(StatusCode::BAD_REQUEST));
+        let cut = body_stream_error(e("connection reset"));
+        assert_eq!(*cut.code(), S3ErrorCode::IncompleteBody);
     }
 
     #[test]

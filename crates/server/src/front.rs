@@ -1,4 +1,4 @@
-//! The front of the request path: request ids, the presigned-URL checks s3s
+//! The front of the request path: request ids, the signature rules s3s
 //! leaves out, the CORS layer, and the error-body fixes, around s3s.
 
 use std::sync::{Arc, OnceLock};
@@ -10,11 +10,13 @@ use s3s::Body;
 use s3s::service::S3Service;
 
 use crate::buckets::BucketCache;
+use crate::chunk_end;
 use crate::cors_layer;
 use crate::errors;
 use crate::host::{PreflightHost, Target, resolve_target};
 use crate::metrics;
 use crate::s3::post_object::{PostObjectHandler, is_form_upload};
+use crate::signed_headers;
 
 /// The S3 operation of a request, filled in by the access layer (which
 /// s3s tells the operation) for the metrics.
@@ -42,6 +44,8 @@ pub struct Front {
     pub buckets: Arc<BucketCache>,
     pub host: PreflightHost,
     pub vary: VaryMode,
+    /// The region credential scopes must name.
+    pub region: String,
 }
 
 impl Front {
@@ -74,16 +78,32 @@ impl Front {
             let fallback = fallback_operation(req.method(), req.uri().query(), &target);
             let cors =
                 cors_layer::evaluate_actual(&self.buckets, req.headers(), req.method(), &target);
-            let mut res = match presigned_expiry_error(req.uri().query()) {
-                Some(message) => errors::error_response(
+            let form =
+                matches!(target, Target::Bucket(_)) && is_form_upload(req.method(), req.headers());
+            let refused = match presigned_expiry_error(req.uri().query()) {
+                Some(message) => Some(errors::error_response(
                     StatusCode::BAD_REQUEST,
                     "AuthorizationQueryParametersError",
                     message,
                     &[],
                     &request_id,
-                ),
+                )),
+                // A form upload is signed by its policy; S3 ignores its
+                // request headers, and the form handler reads none.
+                None if form => None,
+                None => signed_headers::check(
+                    req.uri().query(),
+                    req.headers(),
+                    &self.region,
+                    unix_now(),
+                )
+                .err()
+                .map(|refusal| refusal.response(&request_id)),
+            };
+            let mut res = match refused {
+                Some(res) => res,
                 None => match &target {
-                    Target::Bucket(bucket) if is_form_upload(req.method(), req.headers()) => {
+                    Target::Bucket(bucket) if form => {
                         let _ = operation.0.set("PostObject".to_owned());
                         let peer = req
                             .extensions()
@@ -123,6 +143,9 @@ impl Front {
     {
         let mut req = req.map(Into::into);
         merge_content_encoding(req.headers_mut());
+        let (parts, body) = req.into_parts();
+        let body = chunk_end::require_final_chunk(&parts.headers, body);
+        let req = Request::from_parts(parts, body);
         let mut res = match self.s3.call(req).await {
             Ok(res) => res,
             Err(e) => {
@@ -233,6 +256,12 @@ fn presigned_expiry_error(query: Option<&str>) -> Option<&'static str> {
         Ok(_) => Some("X-Amz-Expires must be less than a week (in seconds) that is; 604800"),
         Err(_) => Some("X-Amz-Expires should be a number"),
     }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// A request id in the shape S3 uses: 16 upper-case hex digits. Unique per

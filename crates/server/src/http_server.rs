@@ -129,6 +129,7 @@ impl Server {
             buckets,
             host,
             vary: config.cors_vary,
+            region: config.region.clone(),
         });
 
         let listener =

@@ -14,6 +14,7 @@ mod access;
 mod admin;
 mod auth;
 mod buckets;
+mod chunk_end;
 mod cors_layer;
 mod errors;
 mod front;
@@ -23,6 +24,7 @@ pub mod keys;
 mod metrics;
 mod policy;
 mod s3;
+mod signed_headers;
 pub mod sigv4;
 
 pub use buckets::BucketCache;

@@ -147,12 +147,7 @@ pub async fn write_blob(
     let mut size: u64 = 0;
     if let Some(mut body) = body {
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| {
-                let mut err = s3_err(S3ErrorCode::IncompleteBody);
-                err.set_message("The request body terminated unexpectedly");
-                err.set_source(e);
-                err
-            })?;
+            let chunk = chunk.map_err(crate::errors::body_stream_error)?;
             size += chunk.len() as u64;
             if size > max_size {
                 return Err(s3_err(S3ErrorCode::EntityTooLarge));
