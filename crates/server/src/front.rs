@@ -34,6 +34,9 @@ pub enum VaryMode {
     Always,
 }
 
+/// The largest DeleteObjects body read (1000 keys of 1024 bytes fit).
+const DELETE_OBJECTS_MAX_BODY: usize = 2 * 1024 * 1024;
+
 /// The longest validity of a presigned URL: seven days.
 const MAX_PRESIGNED_EXPIRES: u64 = 7 * 24 * 3600;
 
@@ -145,6 +148,14 @@ impl Front {
         merge_content_encoding(req.headers_mut());
         let (parts, body) = req.into_parts();
         let body = chunk_end::require_final_chunk(&parts.headers, body);
+        let body = if is_delete_objects(&parts, target) {
+            match checked_delete_objects_body(&parts.headers, body).await {
+                Ok(body) => body,
+                Err(e) => return error_of(&e, request_id),
+            }
+        } else {
+            body
+        };
         let req = Request::from_parts(parts, body);
         let mut res = match self.s3.call(req).await {
             Ok(res) => res,
@@ -169,6 +180,54 @@ impl Front {
         }
         res
     }
+}
+
+/// `POST /bucket?delete`: DeleteObjects.
+fn is_delete_objects(parts: &http::request::Parts, target: &Target) -> bool {
+    parts.method == Method::POST
+        && matches!(target, Target::Bucket(_))
+        && parts
+            .uri
+            .query()
+            .is_some_and(|q| q.split('&').any(|kv| kv.split('=').next() == Some("delete")))
+}
+
+/// DeleteObjects must carry `Content-MD5` or an `x-amz-checksum-*` value that
+/// matches its body. s3s parses the XML before the operation runs, so the
+/// bytes are checked here and handed on. A streamed (aws-chunked) body
+/// carries its checksum in a trailer, which s3s verifies as it decodes.
+async fn checked_delete_objects_body(
+    headers: &http::HeaderMap,
+    mut body: Body,
+) -> Result<Body, s3s::S3Error> {
+    let streamed = headers
+        .get("x-amz-content-sha256")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("STREAMING-"));
+    if streamed {
+        return Ok(body);
+    }
+    let bytes = body
+        .store_all_limited(DELETE_OBJECTS_MAX_BODY)
+        .await
+        .map_err(|_| errors::s3_err(s3s::S3ErrorCode::MalformedXML))?;
+    crate::s3::integrity::verify_integrity(headers, &bytes)?;
+    Ok(Body::from(bytes))
+}
+
+/// An S3 error answered by the front itself.
+fn error_of(e: &s3s::S3Error, request_id: &str) -> Response<Body> {
+    let status = e
+        .status_code()
+        .or_else(|| e.code().status_code())
+        .unwrap_or(StatusCode::BAD_REQUEST);
+    errors::error_response(
+        status,
+        e.code().as_str(),
+        e.message().unwrap_or_default(),
+        &[],
+        request_id,
+    )
 }
 
 fn content_length(headers: &http::HeaderMap) -> u64 {

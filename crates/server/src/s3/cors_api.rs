@@ -6,8 +6,6 @@
 
 use std::sync::Arc;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use preflight_cors::CorsConfig;
@@ -15,7 +13,7 @@ use preflight_store::{BucketSetting, MetaStore};
 use s3s::route::S3Route;
 use s3s::{Body, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
-use super::write::{ChecksumAlgo, checksum_of};
+use super::integrity::verify_integrity;
 use crate::buckets::BucketCache;
 use crate::errors::{error_xml, s3_err, store_err};
 use crate::host::{PreflightHost, Target, resolve_target};
@@ -208,44 +206,6 @@ fn strip_ids(xml: &str) -> String {
     }
 }
 
-/// spec §1: PutBucketCors needs `Content-MD5` or an `x-amz-checksum-*`
-/// header, and the one given must match the body.
-fn verify_integrity(headers: &HeaderMap, body: &[u8]) -> S3Result<()> {
-    let mut present = false;
-    if let Some(md5) = headers.get("content-md5").and_then(|v| v.to_str().ok()) {
-        present = true;
-        let computed: [u8; 16] = md5::Md5::digest(body).into();
-        match B64.decode(md5.trim()) {
-            Ok(d) if d.len() == 16 && d == computed => {}
-            Ok(d) if d.len() == 16 => return Err(s3_err(S3ErrorCode::BadDigest)),
-            _ => return Err(s3_err(S3ErrorCode::InvalidDigest)),
-        }
-    }
-    for algo in ChecksumAlgo::ALL {
-        if let Some(v) = headers.get(algo.header()).and_then(|v| v.to_str().ok()) {
-            present = true;
-            if checksum_of(algo, body) != v.trim() {
-                return Err(S3Error::with_message(
-                    S3ErrorCode::BadDigest,
-                    format!(
-                        "The {} you specified did not match the calculated checksum.",
-                        algo.name()
-                    ),
-                ));
-            }
-        }
-    }
-    if present {
-        Ok(())
-    } else {
-        Err(S3Error::with_message(
-            S3ErrorCode::InvalidRequest,
-            "Missing required header for this request: Content-MD5",
-        ))
-    }
-}
-
-use md5::Digest as _;
 
 #[cfg(test)]
 mod tests {
@@ -257,27 +217,5 @@ mod tests {
         assert!(has_cors_subresource(&"/b?cors=".parse().unwrap()));
         assert!(!has_cors_subresource(&"/b?corsx".parse().unwrap()));
         assert!(!has_cors_subresource(&"/b".parse().unwrap()));
-    }
-
-    #[test]
-    fn integrity_header_required() {
-        let body = b"<CORSConfiguration/>";
-        let err = verify_integrity(&HeaderMap::new(), body).unwrap_err();
-        assert_eq!(*err.code(), S3ErrorCode::InvalidRequest);
-        let mut h = HeaderMap::new();
-        let md5 = B64.encode(md5::Md5::digest(body));
-        h.insert("content-md5", md5.parse().unwrap());
-        assert!(verify_integrity(&h, body).is_ok());
-        let mut h = HeaderMap::new();
-        h.insert(
-            "x-amz-checksum-crc32",
-            checksum_of(ChecksumAlgo::Crc32, body).parse().unwrap(),
-        );
-        assert!(verify_integrity(&h, body).is_ok());
-        h.insert("x-amz-checksum-crc32", "AAAAAA==".parse().unwrap());
-        assert_eq!(
-            *verify_integrity(&h, body).unwrap_err().code(),
-            S3ErrorCode::BadDigest
-        );
     }
 }

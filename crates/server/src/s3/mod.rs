@@ -4,6 +4,7 @@ mod acl;
 mod bucket;
 pub mod cors_api;
 mod headers;
+pub mod integrity;
 mod list;
 mod multipart;
 mod object;
