@@ -24,6 +24,7 @@ mod metrics;
 mod policy;
 mod s3;
 pub mod sigv4;
+pub mod tls;
 
 pub use buckets::BucketCache;
 pub use front::VaryMode;
