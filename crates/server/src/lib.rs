@@ -2,7 +2,7 @@
 //! s3s, an access layer (ACLs), and the S3 implementation over the store.
 //!
 //! ```text
-//! hyper (HTTP/1.1 + h2, TCP_NODELAY, graceful shutdown)
+//! hyper (HTTP/1.1 + h2, TCP_NODELAY, graceful shutdown; optional TLS: tls.rs)
 //!   └ front (request id, limits, CORS: answers OPTIONS, decorates responses)
 //!       └ s3s S3Service
 //!           • auth   → access keys (root + users)
