@@ -399,3 +399,53 @@ async fn self_signed_certificate_is_written_served_and_reused() {
         .unwrap();
     assert_eq!(res.status(), 403);
 }
+
+/// An anonymous multipart/form-data upload (POST Object) of `key`.
+async fn anonymous_form_post(client: &reqwest::Client, url: &str, key: &str) -> u16 {
+    const BOUNDARY: &str = "----preflight-tls-boundary";
+    let body = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\n{key}\r\n\
+         --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\
+         Content-Type: text/plain\r\n\r\nform body\r\n--{BOUNDARY}--\r\n"
+    );
+    client
+        .post(url)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn form_uploads_see_secure_transport_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new(dir.path(), "a");
+    let server = start(&ca, &[]);
+    let s3 = ca.s3(&server.endpoint);
+    let https = ca.http();
+    for (secure, expected) in [(true, 204), (false, 403)] {
+        let bucket = bucket_name(if secure { "form-tls" } else { "form-plain" });
+        s3.create_bucket().bucket(&bucket).send().await.unwrap();
+        let policy = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::{bucket}/*","Condition":{{"Bool":{{"aws:SecureTransport":"{secure}"}}}}}}]}}"#
+        );
+        s3.put_bucket_policy()
+            .bucket(&bucket)
+            .policy(policy)
+            .send()
+            .await
+            .unwrap();
+        let url = server.url(&format!("/{bucket}"));
+        assert_eq!(
+            anonymous_form_post(&https, &url, "up.txt").await,
+            expected,
+            "policy allows when SecureTransport is {secure}"
+        );
+    }
+}
