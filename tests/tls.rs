@@ -449,3 +449,26 @@ async fn form_uploads_see_secure_transport_too() {
         );
     }
 }
+
+#[test]
+fn a_key_that_does_not_match_the_certificate_fails_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = TestCa::new(dir.path(), "a");
+    let b = TestCa::new(dir.path(), "b");
+    let out = Command::new(env!("CARGO_BIN_EXE_preflight"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--tls-cert")
+        .arg(&a.cert)
+        .arg("--tls-key")
+        .arg(&b.key)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("does not belong to the certificate"),
+        "{stderr}"
+    );
+}

@@ -84,6 +84,16 @@ pub struct Server {
 impl Server {
     /// Opens the data dir (sweeping leftovers of interrupted writes) and binds.
     pub async fn bind(config: ServerConfig) -> Result<Server, ServerError> {
+        // A certificate that does not load fails the start before the store opens.
+        let tls = match &config.tls {
+            Some(files) => {
+                let resolver = Arc::new(CertResolver::load(files.clone(), tls::provider())?);
+                tls::reload_on_sighup(resolver.clone())
+                    .map_err(|e| ServerError::Config(format!("cannot handle SIGHUP: {e}")))?;
+                Some(tls::acceptor(resolver)?)
+            }
+            None => None,
+        };
         std::fs::create_dir_all(&config.data_dir).map_err(StoreError::Io)?;
         crate::metrics::install();
         let meta = Arc::new(SqliteMetaStore::open(config.data_dir.join("meta.sqlite")).await?);
@@ -159,15 +169,6 @@ impl Server {
                         root_secret: config.root.secret_key.clone(),
                     }),
                 ))
-            }
-            None => None,
-        };
-        let tls = match &config.tls {
-            Some(files) => {
-                let resolver = Arc::new(CertResolver::load(files.clone(), tls::provider())?);
-                tls::reload_on_sighup(resolver.clone())
-                    .map_err(|e| ServerError::Config(format!("cannot handle SIGHUP: {e}")))?;
-                Some(tls::acceptor(resolver)?)
             }
             None => None,
         };
