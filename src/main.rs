@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use preflight_server::tls::TlsFiles;
 use preflight_server::{RootCredentials, Server, ServerConfig, VaryMode};
 use tracing_subscriber::EnvFilter;
 
@@ -98,6 +99,17 @@ struct ServeArgs {
     /// streamed to disk, so memory stays bounded whatever the size.
     #[arg(long, default_value = "5GiB", value_parser = units::parse_size)]
     post_max_size: u64,
+    /// Serve HTTPS (and HTTP/2 by ALPN) with this PEM certificate chain;
+    /// reloaded with the key on SIGHUP.
+    #[arg(long, requires = "tls_key", conflicts_with = "tls_self_signed")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of `--tls-cert`.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a self-signed certificate for localhost and the
+    /// listen address, kept in DATA_DIR/tls/ (for local development).
+    #[arg(long)]
+    tls_self_signed: bool,
 }
 
 fn init_logging(format: LogFormat) {
@@ -147,6 +159,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ),
         _ => credentials::load_or_generate(&args.data_dir)?,
     };
+    let self_signed = if args.tls_self_signed {
+        Some(preflight_server::tls::self_signed(
+            &args.data_dir,
+            args.addr.ip(),
+        )?)
+    } else {
+        None
+    };
+    let tls = match (&self_signed, args.tls_cert, args.tls_key) {
+        (Some(made), _, _) => Some(made.files.clone()),
+        (None, Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        _ => None,
+    };
     let config = ServerConfig {
         addr: args.addr,
         data_dir: args.data_dir.clone(),
@@ -155,16 +180,35 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         root: root.clone(),
         admin_addr: args.admin_addr,
         post_max_size: args.post_max_size,
+        tls,
         cors_vary: match args.cors_vary {
             CorsVary::Aws => VaryMode::Aws,
             CorsVary::Always => VaryMode::Always,
         },
     };
     let server = Server::bind(config).await?;
-    let endpoint = format!("http://{}", server.local_addr());
+    let scheme = server.scheme();
+    let endpoint = format!("{scheme}://{}", server.local_addr());
     println!("Preflight is serving S3 at {endpoint}");
     if let Some(admin) = server.admin_addr() {
-        println!("Admin endpoint at http://{admin} (/health, /metrics, /admin/keys)");
+        println!("Admin endpoint at {scheme}://{admin} (/health, /metrics, /admin/keys)");
+    }
+    let mut ca_bundle = String::new();
+    if let Some(made) = &self_signed {
+        let cert = made.files.cert.display();
+        println!(
+            "TLS: self-signed certificate for {} ({}): {cert}",
+            made.names.join(", "),
+            if made.generated {
+                "generated"
+            } else {
+                "reused"
+            },
+        );
+        println!(
+            "Trust it: curl --cacert {cert} {endpoint}/BUCKET/KEY, AWS_CA_BUNDLE={cert} for the aws CLI and SDKs, or import it into the browser's trust store"
+        );
+        ca_bundle = format!("AWS_CA_BUNDLE={cert} ");
     }
     println!("Data directory: {}", args.data_dir.display());
     println!("Credentials: {}", source.describe(&args.data_dir));
@@ -173,7 +217,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         _ => root.secret_key.clone(),
     };
     println!(
-        "Try: AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} aws --endpoint-url {endpoint} s3 ls",
+        "Try: {ca_bundle}AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} aws --endpoint-url {endpoint} s3 ls",
         root.access_key, secret
     );
     server.serve(shutdown_signal()).await;

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { request as httpsRequest, createServer as createHttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, normalize, resolve, extname } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -45,16 +46,18 @@ export function runDir() {
  * for OPTIONS) lands in `events`.
  */
 export class PreflightServer {
-  static async start(dir) {
+  /** `args`: extra `serve` flags; `fetch`: what `sync` uses (e.g. `fetchTrusting` for https). */
+  static async start(dir, args = [], { fetch = globalThis.fetch } = {}) {
     const bin = preflightBinary();
     if (!existsSync(bin)) throw new Error(`${bin} not found: run \`cargo build --bin preflight\` first`);
     const child = spawn(
       bin,
       ['serve', '--addr', '127.0.0.1:0', '--data-dir', join(dir, 'data'), '--access-key', ACCESS_KEY,
-        '--secret-key', SECRET_KEY, '--log-format', 'json'],
+        '--secret-key', SECRET_KEY, '--log-format', 'json', ...args],
       { env: { ...process.env, RUST_LOG: 'warn,preflight::cors=debug' }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const server = new PreflightServer(child);
+    server.fetch = fetch;
     const endpoint = await new Promise((ok, fail) => {
       const timer = setTimeout(() => fail(new Error(`Preflight did not start:\n${server.stderr.join('\n')}`)), 30_000);
       createInterface({ input: child.stdout }).on('line', (line) => {
@@ -107,7 +110,7 @@ export class PreflightServer {
       };
       this.waiters.push(w);
     });
-    await fetch(`${this.endpoint}/sync-marker/x`, {
+    await this.fetch(`${this.endpoint}/sync-marker/x`, {
       method: 'OPTIONS',
       headers: { origin, 'access-control-request-method': 'GET' },
     });
@@ -141,7 +144,7 @@ const MIME = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.
  * One static origin. `/` is a blank page for `page.evaluate`; `/example/` is
  * examples/browser-upload, served as a user would open it.
  */
-export async function startPageServer(host, title, port = 0) {
+export async function startPageServer(host, title, port = 0, { tls } = {}) {
   const exampleRoot = join(REPO, 'examples', 'browser-upload');
   const handler = (req, res) => {
     const url = new URL(req.url, 'http://x');
@@ -162,14 +165,16 @@ export async function startPageServer(host, title, port = 0) {
     res.writeHead(404).end('not found');
   };
   const servers = [];
-  const first = createServer(handler);
+  // `tls`: `{cert, key}` PEM for an https:// origin.
+  const make = () => (tls ? createHttpsServer(tls, handler) : createServer(handler));
+  const first = make();
   first.listen(port, host === 'localhost' ? '127.0.0.1' : host);
   await once(first, 'listening');
   servers.push(first);
   const realPort = first.address().port;
   if (host === 'localhost') {
     // Chromium may try ::1 first for localhost; answer there too when IPv6 exists.
-    const v6 = createServer(handler);
+    const v6 = make();
     await new Promise((ok) => {
       v6.once('error', ok);
       v6.listen(realPort, '::1', () => {
@@ -179,18 +184,42 @@ export async function startPageServer(host, title, port = 0) {
     });
   }
   return {
-    origin: `http://${host}:${realPort}`,
+    origin: `${tls ? 'https' : 'http'}://${host}:${realPort}`,
     close: () => Promise.all(servers.map((s) => new Promise((ok) => s.close(ok)))),
   };
 }
 
-/** Headless Chromium with a fresh profile (`--user-data-dir`) in `dir`. */
-export async function launchChromium(dir) {
+/** Headless Chromium with a fresh profile (`--user-data-dir`) in `dir`, plus `extraArgs`. */
+export async function launchChromium(dir, extraArgs = []) {
   const context = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
     executablePath: chromiumPath(),
     headless: true,
-    args: CHROMIUM_FLAGS,
+    args: [...CHROMIUM_FLAGS, ...extraArgs],
     viewport: { width: 1000, height: 760 },
   });
   return context;
+}
+
+/**
+ * A `fetch` for node that trusts the PEM certificate `ca` (Node 20's fetch
+ * takes no CA option): enough of a Response for `S3` and `sync`.
+ */
+export function fetchTrusting(ca) {
+  return (url, init = {}) =>
+    new Promise((ok, fail) => {
+      const method = init.method ?? 'GET';
+      const req = httpsRequest(new URL(url), { method, headers: init.headers ?? {}, ca }, (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('error', fail);
+        res.on('end', () => {
+          const headers = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
+          const empty = method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304;
+          ok(new Response(empty ? null : Buffer.concat(chunks), { status: res.statusCode, headers }));
+        });
+      });
+      req.on('error', fail);
+      req.end(init.body ?? undefined);
+    });
 }

@@ -21,8 +21,9 @@ function amzDates(now = new Date()) {
 }
 
 export class S3 {
-  /** @param {{endpoint: string, accessKey: string, secretKey: string, region?: string}} o */
-  constructor({ endpoint, accessKey, secretKey, region = 'us-east-1' }) {
+  /** @param {{endpoint: string, accessKey: string, secretKey: string, region?: string, fetch?: typeof fetch}} o */
+  constructor({ endpoint, accessKey, secretKey, region = 'us-east-1', fetch = globalThis.fetch }) {
+    this.fetch = fetch;
     this.endpoint = endpoint.replace(/\/$/, '');
     this.host = new URL(this.endpoint).host;
     this.accessKey = accessKey;
@@ -101,7 +102,7 @@ export class S3 {
     const sendHeaders = { ...h, authorization: auth };
     delete sendHeaders.host; // fetch sets it from the URL, to the same value
     const url = `${this.endpoint}${path}${cq ? '?' + cq : ''}`;
-    return fetch(url, { method, headers: sendHeaders, body: method === 'GET' || method === 'HEAD' ? undefined : payload });
+    return this.fetch(url, { method, headers: sendHeaders, body: method === 'GET' || method === 'HEAD' ? undefined : payload });
   }
 
   /** Like `request`, but throws with the S3 error text unless the status is 2xx. */

@@ -16,6 +16,8 @@ import { after, before, describe, test } from 'node:test';
 import { ACCESS_KEY, PreflightServer, SECRET_KEY, chromiumPath, launchChromium, preflightBinary, runDir, startPageServer } from './harness.mjs';
 import { PATTERN_JS, md5hex, pattern, solidPng } from './fixtures.mjs';
 import { S3 } from './s3.mjs';
+// Scenario 10 (HTTPS and HTTP/2) brings its own server, page origin and browser.
+import './https.mjs';
 
 const MiB = 1024 * 1024;
 

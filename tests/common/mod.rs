@@ -16,7 +16,7 @@ pub const REGION: &str = "us-east-1";
 
 pub struct TestServer {
     child: Option<Child>,
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT`, or `https://` when started with TLS.
     pub endpoint: String,
     pub addr: String,
     pub data_dir: PathBuf,
@@ -94,14 +94,22 @@ impl TestServer {
                 .unwrap_or_else(|_| panic!("server did not start; log:\n{}", self.log()));
             if let Some(url) = line.strip_prefix("Preflight is serving S3 at ") {
                 endpoint = Some(url.trim().to_owned());
-            } else if let Some(rest) = line.strip_prefix("Admin endpoint at http://") {
-                self.admin_addr = rest.split_whitespace().next().map(str::to_owned);
+            } else if let Some(rest) = line.strip_prefix("Admin endpoint at ") {
+                let url = rest.split_whitespace().next().unwrap_or_default();
+                let addr = url
+                    .strip_prefix("https://")
+                    .or_else(|| url.strip_prefix("http://"));
+                self.admin_addr = addr.map(str::to_owned);
             } else if line.starts_with("Data directory:") {
                 break;
             }
         }
         let endpoint = endpoint.expect("S3 endpoint in the banner");
-        self.addr = endpoint.trim_start_matches("http://").to_owned();
+        self.addr = endpoint
+            .strip_prefix("https://")
+            .or_else(|| endpoint.strip_prefix("http://"))
+            .unwrap_or(&endpoint)
+            .to_owned();
         self.endpoint = endpoint;
         self.child = Some(child);
     }

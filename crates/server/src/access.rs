@@ -31,6 +31,11 @@ use crate::policy::{
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub SocketAddr);
 
+/// Whether the request's connection is TLS (`aws:SecureTransport`), put in
+/// the request extensions next to `PeerAddr`. Missing means plain HTTP.
+#[derive(Debug, Clone, Copy)]
+pub struct SecureTransport(pub bool);
+
 /// What an ACL grant is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
@@ -83,6 +88,8 @@ pub struct AccessQuery<'a> {
     pub headers: &'a HeaderMap,
     pub query: Option<&'a str>,
     pub peer: Option<SocketAddr>,
+    /// The connection is TLS (`aws:SecureTransport`).
+    pub secure: bool,
     /// `s3:authType`: REST-HEADER, REST-QUERY-STRING or POST.
     pub auth_type: Option<&'static str>,
     /// A canned ACL the request sets, when it sets one.
@@ -280,8 +287,11 @@ fn facts_of(q: &AccessQuery<'_>, requester: Requester<'_>, action: &str) -> Fact
     if let Some(peer) = q.peer {
         f.insert("aws:SourceIp", peer.ip().to_string());
     }
-    // Preflight serves plain HTTP; a TLS terminator in front is not trusted.
-    f.insert("aws:SecureTransport", "false");
+    // Our own TLS only; a TLS terminator in front is not trusted.
+    f.insert(
+        "aws:SecureTransport",
+        if q.secure { "true" } else { "false" },
+    );
     if let Some(v) = header(q.headers, "referer") {
         f.insert("aws:Referer", v);
     }
@@ -353,6 +363,16 @@ fn peer_of_req<T>(req: &S3Request<T>) -> Option<SocketAddr> {
     req.extensions.get::<PeerAddr>().map(|p| p.0)
 }
 
+fn secure_of(cx: &mut S3AccessContext<'_>) -> bool {
+    cx.extensions_mut()
+        .get::<SecureTransport>()
+        .is_some_and(|s| s.0)
+}
+
+fn secure_of_req<T>(req: &S3Request<T>) -> bool {
+    req.extensions.get::<SecureTransport>().is_some_and(|s| s.0)
+}
+
 #[async_trait::async_trait]
 impl S3Access for AccessLayer {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
@@ -362,6 +382,7 @@ impl S3Access for AccessLayer {
             let _ = slot.0.set(op_name);
         }
         let peer = peer_of(cx);
+        let secure = secure_of(cx);
         let op = cx.s3_op().name();
         let access_key = cx.credentials().map(|c| c.access_key.clone());
         let (bucket, key) = match cx.s3_path() {
@@ -393,6 +414,7 @@ impl S3Access for AccessLayer {
             headers,
             query: cx.uri().query(),
             peer,
+            secure,
             auth_type: None,
             acl_to_set,
         })
@@ -410,6 +432,7 @@ impl S3Access for AccessLayer {
                 headers: &req.headers,
                 query: req.uri.query(),
                 peer: peer_of_req(req),
+                secure: secure_of_req(req),
                 auth_type: None,
                 acl_to_set: None,
             })
@@ -450,6 +473,7 @@ impl AccessLayer {
             headers: &req.headers,
             query: req.uri.query(),
             peer: peer_of_req(req),
+            secure: secure_of_req(req),
             auth_type: None,
             acl_to_set: None,
         })
@@ -504,6 +528,7 @@ mod tests {
             headers: &headers,
             query: Some("list-type=2&prefix=a%2Fb%20c&delimiter=%2F&max-keys=5"),
             peer: Some("192.0.2.1:5000".parse().unwrap()),
+            secure: false,
             auth_type: None,
             acl_to_set: None,
         };

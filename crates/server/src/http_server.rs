@@ -15,9 +15,10 @@ use preflight_store::{FsBlobStore, SqliteMetaStore, StoreError};
 use s3s::service::S3ServiceBuilder;
 use thiserror::Error;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 use crate::RootCredentials;
-use crate::access::{AccessLayer, PeerAddr};
+use crate::access::{AccessLayer, PeerAddr, SecureTransport};
 use crate::admin::{self, AdminContext};
 use crate::auth::KeyAuth;
 use crate::buckets::BucketCache;
@@ -27,6 +28,7 @@ use crate::keys::KeyStore;
 use crate::s3::PreflightS3;
 use crate::s3::cors_api::CorsRoute;
 use crate::s3::post_object::PostObjectHandler;
+use crate::tls::{self, CertResolver, TlsFiles};
 
 /// Largest XML body s3s will read (DeleteObjects with 1000 long keys fits).
 const XML_MAX_BODY: usize = 2 * 1024 * 1024;
@@ -50,6 +52,9 @@ pub struct ServerConfig {
     /// Largest file a browser form upload (POST Object) may send; the file
     /// is streamed to disk, never held in memory.
     pub post_max_size: u64,
+    /// Serve HTTPS (S3 and admin listeners) with this certificate and key,
+    /// reloaded from the same files on SIGHUP.
+    pub tls: Option<TlsFiles>,
 }
 
 #[derive(Debug, Error)]
@@ -63,6 +68,8 @@ pub enum ServerError {
     },
     #[error("invalid configuration: {0}")]
     Config(String),
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
 }
 
 /// A bound server, ready to serve.
@@ -70,11 +77,23 @@ pub struct Server {
     listener: TcpListener,
     front: Arc<Front>,
     admin: Option<(TcpListener, Arc<AdminContext>)>,
+    /// Both listeners speak TLS when set.
+    tls: Option<TlsAcceptor>,
 }
 
 impl Server {
     /// Opens the data dir (sweeping leftovers of interrupted writes) and binds.
     pub async fn bind(config: ServerConfig) -> Result<Server, ServerError> {
+        // A certificate that does not load fails the start before the store opens.
+        let tls = match &config.tls {
+            Some(files) => {
+                let resolver = Arc::new(CertResolver::load(files.clone(), tls::provider())?);
+                tls::reload_on_sighup(resolver.clone())
+                    .map_err(|e| ServerError::Config(format!("cannot handle SIGHUP: {e}")))?;
+                Some(tls::acceptor(resolver)?)
+            }
+            None => None,
+        };
         std::fs::create_dir_all(&config.data_dir).map_err(StoreError::Io)?;
         crate::metrics::install();
         let meta = Arc::new(SqliteMetaStore::open(config.data_dir.join("meta.sqlite")).await?);
@@ -158,6 +177,7 @@ impl Server {
             listener,
             front,
             admin,
+            tls,
         })
     }
 
@@ -172,6 +192,11 @@ impl Server {
         self.admin.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
+    /// `https` when the listeners speak TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
         let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -181,10 +206,11 @@ impl Server {
             .header_read_timeout(HEADER_READ_TIMEOUT)
             .max_buf_size(MAX_HEAD_BYTES);
         builder.http2().max_header_list_size(MAX_HEAD_BYTES as u32);
+        let builder = Arc::new(builder);
         let graceful = GracefulShutdown::new();
         let admin_task = self
             .admin
-            .map(|(listener, ctx)| tokio::spawn(serve_admin(listener, ctx)));
+            .map(|(listener, ctx)| tokio::spawn(serve_admin(listener, ctx, self.tls.clone())));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -203,16 +229,23 @@ impl Server {
                         tracing::warn!(error = %e, "TCP_NODELAY failed");
                     }
                     let front = self.front.clone();
-                    let service = service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
-                        let front = front.clone();
-                        // aws:SourceIp is the TCP peer, never a forwarded header.
-                        req.extensions_mut().insert(PeerAddr(peer));
-                        async move { Ok::<_, Infallible>(front.handle(req).await) }
-                    });
-                    let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                    let conn = graceful.watch(conn);
+                    let tls = self.tls.clone();
+                    let builder = builder.clone();
+                    let watcher = graceful.watcher();
                     tokio::spawn(async move {
-                        if let Err(e) = conn.await {
+                        // The TLS handshake runs here, off the accept loop.
+                        let Some((io, secure)) = tls::accept(tls.as_ref(), stream, peer).await else {
+                            return;
+                        };
+                        let service = service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                            let front = front.clone();
+                            // aws:SourceIp is the TCP peer, never a forwarded header.
+                            req.extensions_mut().insert(PeerAddr(peer));
+                            req.extensions_mut().insert(SecureTransport(secure));
+                            async move { Ok::<_, Infallible>(front.handle(req).await) }
+                        });
+                        let conn = builder.serve_connection(TokioIo::new(io), service).into_owned();
+                        if let Err(e) = watcher.watch(conn).await {
                             tracing::debug!(%peer, error = %e, "connection ended with error");
                         }
                     });
@@ -234,20 +267,25 @@ impl Server {
     }
 }
 
-/// The admin accept loop: small, plain HTTP/1.1, no graceful drain needed.
-async fn serve_admin(listener: TcpListener, ctx: Arc<AdminContext>) {
+/// The admin accept loop: small, no graceful drain needed. HTTP/1.1 and h2
+/// (by ALPN over TLS, by prior knowledge in plain text).
+async fn serve_admin(listener: TcpListener, ctx: Arc<AdminContext>, tls: Option<TlsAcceptor>) {
+    let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let Ok((stream, peer)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
         let _ = stream.set_nodelay(true);
         let ctx = ctx.clone();
+        let tls = tls.clone();
+        let builder = builder.clone();
         tokio::spawn(async move {
+            let Some((io, _secure)) = tls::accept(tls.as_ref(), stream, peer).await else {
+                return;
+            };
             let service = service_fn(move |req| admin::handle(ctx.clone(), req));
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let _ = builder.serve_connection(TokioIo::new(io), service).await;
         });
     }
 }

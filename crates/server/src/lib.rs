@@ -2,7 +2,7 @@
 //! s3s, an access layer (ACLs), and the S3 implementation over the store.
 //!
 //! ```text
-//! hyper (HTTP/1.1 + h2, TCP_NODELAY, graceful shutdown)
+//! hyper (HTTP/1.1 + h2, TCP_NODELAY, graceful shutdown; optional TLS: tls.rs)
 //!   └ front (request id, limits, CORS: answers OPTIONS, decorates responses)
 //!       └ s3s S3Service
 //!           • auth   → access keys (root + users)
@@ -26,6 +26,7 @@ mod policy;
 mod s3;
 mod signed_headers;
 pub mod sigv4;
+pub mod tls;
 
 pub use buckets::BucketCache;
 pub use front::VaryMode;

@@ -129,7 +129,14 @@ impl PostObjectHandler {
         request_id: &str,
     ) -> http::Response<Body> {
         let (parts, body) = req.into_parts();
-        match self.upload(&parts.headers, body, bucket, peer).await {
+        let secure = parts
+            .extensions
+            .get::<crate::access::SecureTransport>()
+            .is_some_and(|s| s.0);
+        match self
+            .upload(&parts.headers, body, bucket, peer, secure)
+            .await
+        {
             Ok(res) => res,
             Err(e) => {
                 tracing::debug!(bucket, code = %e.code, message = %e.message, "form upload refused");
@@ -144,6 +151,7 @@ impl PostObjectHandler {
         body: Body,
         bucket: &str,
         peer: Option<SocketAddr>,
+        secure: bool,
     ) -> Result<http::Response<Body>, PostError> {
         let malformed = || {
             err(
@@ -237,6 +245,7 @@ impl PostObjectHandler {
                 headers,
                 query: None,
                 peer,
+                secure,
                 auth_type: Some("POST"),
                 acl_to_set: form.get("acl"),
             })
