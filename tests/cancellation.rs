@@ -316,7 +316,7 @@ async fn hung_up_writes_leave_the_server_writable_and_consistent() {
     }
 
     let mut requests = Vec::new();
-    for i in 0..PER_KIND {
+    for (i, (key, id)) in uploads.iter().enumerate() {
         requests.push(put_object(&server, &bucket, &format!("put-{}", i % 20)));
         requests.push(upload_part(
             &server,
@@ -325,7 +325,6 @@ async fn hung_up_writes_leave_the_server_writable_and_consistent() {
             &part_upload,
             1 + (i % 10) as u32,
         ));
-        let (key, id) = &uploads[i];
         requests.push(complete_upload(&server, &bucket, key, id));
         requests.push(copy_object(
             &server,
@@ -333,7 +332,9 @@ async fn hung_up_writes_leave_the_server_writable_and_consistent() {
             "copy-source",
             &format!("copy-{}", i % 20),
         ));
-        let keys: Vec<String> = (0..3).map(|j| format!("del-{}", (i + j) % PER_KIND)).collect();
+        let keys: Vec<String> = (0..3)
+            .map(|j| format!("del-{}", (i + j) % PER_KIND))
+            .collect();
         requests.push(delete_objects(&server, &bucket, &keys));
         requests.push(post_form(&server, &bucket, &format!("form-{}", i % 20)));
     }
@@ -421,7 +422,11 @@ async fn hung_up_writes_leave_the_server_writable_and_consistent() {
         } else {
             content(&key)
         };
-        assert_eq!(obj.size, Some(expected.len() as i64), "listed size of {key}");
+        assert_eq!(
+            obj.size,
+            Some(expected.len() as i64),
+            "listed size of {key}"
+        );
         let got = s3
             .get_object()
             .bucket(&bucket)
@@ -447,7 +452,10 @@ async fn hung_up_writes_leave_the_server_writable_and_consistent() {
             .iter()
             .any(|u| u.upload_id.as_deref() == Some(id));
         let is_object = objects.iter().any(|o| o.key.as_deref() == Some(key));
-        assert!(still_open != is_object, "{key}: open {still_open}, object {is_object}");
+        assert!(
+            still_open != is_object,
+            "{key}: open {still_open}, object {is_object}"
+        );
     }
     // The parts that made it are complete.
     let parts = s3
@@ -462,7 +470,10 @@ async fn hung_up_writes_leave_the_server_writable_and_consistent() {
         .unwrap_or_default();
     for p in parts {
         assert_eq!(p.size, Some(4096));
-        assert_eq!(p.e_tag.as_deref(), Some(&*format!("\"{}\"", md5_hex(&content(&part_key)))));
+        assert_eq!(
+            p.e_tag.as_deref(),
+            Some(&*format!("\"{}\"", md5_hex(&content(&part_key))))
+        );
     }
 
     // Unfinished bodies are discarded: the temp directory empties soon.
