@@ -98,6 +98,18 @@ struct ServeArgs {
     /// streamed to disk, so memory stays bounded whatever the size.
     #[arg(long, default_value = "5GiB", value_parser = units::parse_size)]
     post_max_size: u64,
+    /// Abort multipart uploads initiated longer ago than this (`7d`, `24h`,
+    /// `30m`, `90s`) and delete their parts. Off by default.
+    #[arg(long, value_parser = parse_upload_age)]
+    abort_incomplete_uploads_after: Option<std::time::Duration>,
+}
+
+fn parse_upload_age(s: &str) -> Result<std::time::Duration, String> {
+    let age = units::parse_duration(s)?;
+    if age.is_zero() {
+        return Err("use a duration above zero, e.g. 7d".to_owned());
+    }
+    Ok(age)
 }
 
 fn init_logging(format: LogFormat) {
@@ -155,6 +167,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         root: root.clone(),
         admin_addr: args.admin_addr,
         post_max_size: args.post_max_size,
+        abort_incomplete_uploads_after: args.abort_incomplete_uploads_after,
         cors_vary: match args.cors_vary {
             CorsVary::Aws => VaryMode::Aws,
             CorsVary::Always => VaryMode::Always,

@@ -50,6 +50,9 @@ pub struct ServerConfig {
     /// Largest file a browser form upload (POST Object) may send; the file
     /// is streamed to disk, never held in memory.
     pub post_max_size: u64,
+    /// Abort multipart uploads initiated longer ago than this, releasing
+    /// their parts (`None`: keep them until completed or aborted).
+    pub abort_incomplete_uploads_after: Option<Duration>,
 }
 
 #[derive(Debug, Error)]
@@ -91,6 +94,9 @@ impl Server {
             config.region.clone(),
             &config.root,
         );
+        if let Some(age) = config.abort_incomplete_uploads_after {
+            s3.spawn_upload_expiry(age);
+        }
         let s3_for_forms = s3.clone();
         let mut builder = S3ServiceBuilder::new(s3);
         builder.set_host(host.clone());

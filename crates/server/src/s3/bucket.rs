@@ -107,7 +107,7 @@ pub async fn delete_bucket(
         let parts = owned.meta.delete_bucket(&bucket).await.map_err(store_err)?;
         // The CORS configuration, ACL and policy go with the bucket's row.
         owned.buckets.remove(&bucket);
-        owned.release_blobs(parts.into_iter().map(|p| p.blob)).await;
+        owned.discard_parts(parts).await;
         Ok(())
     })
     .await?;

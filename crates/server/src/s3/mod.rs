@@ -59,6 +59,13 @@ impl PreflightS3 {
         }
     }
 
+    /// Starts the background worker that aborts multipart uploads initiated
+    /// more than `age` ago and releases their parts (S3's lifecycle rule
+    /// AbortIncompleteMultipartUpload, server-wide).
+    pub fn spawn_upload_expiry(&self, age: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(multipart::expire_uploads_forever(self.clone(), age))
+    }
+
     /// The bucket's cached entry, or NoSuchBucket.
     fn bucket(&self, name: &str) -> S3Result<Arc<BucketEntry>> {
         self.buckets
@@ -119,6 +126,19 @@ impl PreflightS3 {
                 }
             }
         });
+    }
+
+    /// Deletes the parts of aborted uploads at once. Unlike an object's
+    /// blobs they need no grace period: no GET ever reads a part of an
+    /// upload in progress, and a CompleteMultipartUpload racing the abort
+    /// fails with NoSuchUpload in its transaction. Failures only leak space
+    /// until the startup sweep, so they are logged.
+    async fn discard_parts(&self, parts: Vec<preflight_store::PartRecord>) {
+        for part in parts {
+            if let Err(e) = self.blobs.delete(&part.blob).await {
+                tracing::warn!(blob = %part.blob, error = %e, "could not delete an aborted part");
+            }
+        }
     }
 }
 

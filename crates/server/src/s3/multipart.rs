@@ -2,6 +2,8 @@
 //! a manifest of the parts (no data is copied), and the ETag is the MD5 of
 //! the parts' MD5s followed by `-N`.
 
+use std::time::Duration;
+
 use md5::{Digest, Md5};
 use preflight_store::{ObjectLayout, ObjectRecord, PartRecord, PartRef, UploadRecord};
 use s3s::dto::*;
@@ -335,10 +337,62 @@ pub(super) async fn abort_upload(s3: &PreflightS3, upload_id: &str) -> S3Result<
             .abort_upload(&upload_id)
             .await
             .map_err(store_err)?;
-        owned.release_blobs(parts.into_iter().map(|p| p.blob)).await;
+        owned.discard_parts(parts).await;
         Ok(())
     })
     .await
+}
+
+/// Uploads aborted in one pass of the expiry worker at most, so that a pass
+/// stays short (each abort is one transaction) whatever the backlog.
+const EXPIRY_BATCH: usize = 256;
+
+/// Aborts up to [`EXPIRY_BATCH`] uploads initiated more than `age` ago and
+/// releases their parts. Returns how many were aborted.
+pub(super) async fn abort_uploads_older_than(s3: &PreflightS3, age: Duration) -> S3Result<usize> {
+    let cutoff = OffsetDateTime::now_utc() - age;
+    let old = s3
+        .meta
+        .list_uploads_initiated_before(cutoff, EXPIRY_BATCH)
+        .await
+        .map_err(store_err)?;
+    let mut aborted = 0;
+    for upload in old {
+        match abort_upload(s3, &upload.upload_id).await {
+            Ok(()) => {
+                aborted += 1;
+                tracing::info!(
+                    bucket = %upload.bucket,
+                    key = %upload.key,
+                    upload_id = %upload.upload_id,
+                    "aborted an incomplete multipart upload"
+                );
+            }
+            // Completed or aborted meanwhile.
+            Err(e) if *e.code() == S3ErrorCode::NoSuchUpload => {}
+            Err(e) => {
+                tracing::warn!(upload_id = %upload.upload_id, error = %e, "could not abort an expired upload")
+            }
+        }
+    }
+    Ok(aborted)
+}
+
+/// The expiry worker: a pass every `age / 4` (between a quarter second and
+/// a minute); right after a full batch, the next pass comes after a second.
+pub(super) async fn expire_uploads_forever(s3: PreflightS3, age: Duration) {
+    let period = (age / 4).clamp(Duration::from_millis(250), Duration::from_secs(60));
+    loop {
+        let pause = match abort_uploads_older_than(&s3, age).await {
+            Ok(n) if n >= EXPIRY_BATCH => Duration::from_secs(1).min(period),
+            Ok(_) => period,
+            Err(e) => {
+                tracing::warn!(error = %e, "incomplete upload expiry pass failed");
+                period
+            }
+        };
+        tokio::time::sleep(pause).await;
+    }
 }
 
 pub async fn list_parts(
