@@ -483,3 +483,72 @@ async fn hung_up_writes_leave_the_server_writable_and_consistent() {
     }
     assert_eq!(temp_files(&server), 0, "temp files left behind");
 }
+
+/// Committed blob files under the data dir.
+fn blob_files(server: &TestServer) -> usize {
+    let Ok(dirs) = std::fs::read_dir(server.data_dir.join("blobs")) else {
+        return 0;
+    };
+    dirs.filter_map(Result::ok)
+        .filter_map(|d| std::fs::read_dir(d.path()).ok())
+        .map(|files| files.count())
+        .sum()
+}
+
+/// A durable blob is always committed or released: hung-up PUTs of new keys
+/// (nothing replaced, so nothing waits on the GC grace) leave exactly one
+/// blob file per listed object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hung_up_puts_leave_no_orphan_blobs() {
+    let server = Arc::new(TestServer::start());
+    let s3 = server.client();
+    let bucket = bucket_name("orphans");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let requests: Arc<Vec<RawRequest>> = Arc::new(
+        (0..200)
+            .map(|i| put_object(&server, &bucket, &format!("new-{i}")))
+            .collect(),
+    );
+    let next = Arc::new(AtomicUsize::new(0));
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    println!("seed {seed}");
+    let mut clients = Vec::new();
+    for c in 0..CLIENTS {
+        let (server, requests, next) = (server.clone(), requests.clone(), next.clone());
+        clients.push(tokio::spawn(async move {
+            let mut rng = Rng(seed ^ (c as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(req) = requests.get(i) else { break };
+                send_and_hang_up(&server, req, rng.next()).await;
+            }
+        }));
+    }
+    for c in clients {
+        c.await.unwrap();
+    }
+    // Let the commits that had started finish.
+    let mut settled = (usize::MAX, usize::MAX);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let objects = s3
+            .list_objects_v2()
+            .bucket(&bucket)
+            .send()
+            .await
+            .unwrap()
+            .key_count()
+            .unwrap_or(0) as usize;
+        settled = (objects, blob_files(&server));
+        if settled.0 == settled.1 && temp_files(&server) == 0 {
+            break;
+        }
+    }
+    println!("objects, blob files: {settled:?}");
+    assert_eq!(settled.0, settled.1, "(objects, blob files)");
+    assert_eq!(temp_files(&server), 0, "temp files left behind");
+}
