@@ -204,3 +204,42 @@ fn main() -> anyhow::Result<()> {
         Command::Cors(args) => cors_cmd::run(args),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn upload_ages() {
+        assert_eq!(parse_upload_age("7d"), Ok(Duration::from_secs(7 * 86400)));
+        assert_eq!(parse_upload_age("24h"), Ok(Duration::from_secs(86400)));
+        assert_eq!(parse_upload_age("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_upload_age("90s"), Ok(Duration::from_secs(90)));
+        assert!(parse_upload_age("0s").is_err());
+        assert!(parse_upload_age("soon").is_err());
+    }
+
+    #[test]
+    fn the_flag_is_off_by_default() {
+        let cli = Cli::try_parse_from(["preflight", "serve"]).unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("serve");
+        };
+        assert_eq!(args.abort_incomplete_uploads_after, None);
+        let cli = Cli::try_parse_from([
+            "preflight",
+            "serve",
+            "--abort-incomplete-uploads-after",
+            "2s",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("serve");
+        };
+        assert_eq!(
+            args.abort_incomplete_uploads_after,
+            Some(Duration::from_secs(2))
+        );
+    }
+}
