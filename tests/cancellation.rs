@@ -375,6 +375,7 @@ async fn hung_up_writes_leave_the_server_writable_and_consistent() {
     );
 
     // Later writes succeed promptly: no 500, no wait on a lock.
+    let mut slowest = Duration::ZERO;
     for i in 0..20 {
         let key = format!("after-{i}");
         let started = Instant::now();
@@ -386,7 +387,9 @@ async fn hung_up_writes_leave_the_server_writable_and_consistent() {
         .unwrap_or_else(|_| panic!("PUT {key} hung; log:\n{}", server.log()));
         assert_eq!(status, 200, "PUT {key}: {text}\nlog:\n{}", server.log());
         assert!(started.elapsed() < Duration::from_secs(2), "PUT {key} slow");
+        slowest = slowest.max(started.elapsed());
     }
+    println!("slowest later PUT: {slowest:?}");
     let (status, text) = tokio::time::timeout(
         Duration::from_secs(3),
         send_whole(&server, &post_form(&server, &bucket, "form-after")),
