@@ -110,6 +110,18 @@ struct ServeArgs {
     /// listen address, kept in DATA_DIR/tls/ (for local development).
     #[arg(long)]
     tls_self_signed: bool,
+    /// Abort multipart uploads initiated longer ago than this (`7d`, `24h`,
+    /// `30m`, `90s`) and delete their parts. Off by default.
+    #[arg(long, value_parser = parse_upload_age)]
+    abort_incomplete_uploads_after: Option<std::time::Duration>,
+}
+
+fn parse_upload_age(s: &str) -> Result<std::time::Duration, String> {
+    let age = units::parse_duration(s)?;
+    if age.is_zero() {
+        return Err("use a duration above zero, e.g. 7d".to_owned());
+    }
+    Ok(age)
 }
 
 fn init_logging(format: LogFormat) {
@@ -181,6 +193,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         admin_addr: args.admin_addr,
         post_max_size: args.post_max_size,
         tls,
+        abort_incomplete_uploads_after: args.abort_incomplete_uploads_after,
         cors_vary: match args.cors_vary {
             CorsVary::Aws => VaryMode::Aws,
             CorsVary::Always => VaryMode::Always,
@@ -233,5 +246,44 @@ fn main() -> anyhow::Result<()> {
         Command::Keys(cmd) => keys_cmd::run(cmd),
         Command::Presign(cmd) => presign::run(cmd),
         Command::Cors(args) => cors_cmd::run(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn upload_ages() {
+        assert_eq!(parse_upload_age("7d"), Ok(Duration::from_secs(7 * 86400)));
+        assert_eq!(parse_upload_age("24h"), Ok(Duration::from_secs(86400)));
+        assert_eq!(parse_upload_age("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_upload_age("90s"), Ok(Duration::from_secs(90)));
+        assert!(parse_upload_age("0s").is_err());
+        assert!(parse_upload_age("soon").is_err());
+    }
+
+    #[test]
+    fn the_flag_is_off_by_default() {
+        let cli = Cli::try_parse_from(["preflight", "serve"]).unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("serve");
+        };
+        assert_eq!(args.abort_incomplete_uploads_after, None);
+        let cli = Cli::try_parse_from([
+            "preflight",
+            "serve",
+            "--abort-incomplete-uploads-after",
+            "2s",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("serve");
+        };
+        assert_eq!(
+            args.abort_incomplete_uploads_after,
+            Some(Duration::from_secs(2))
+        );
     }
 }

@@ -515,3 +515,97 @@ async fn list_multipart_uploads_paging() {
     assert_eq!(keys, ["b/1"]);
     assert_eq!(rest.is_truncated(), Some(false));
 }
+
+/// Committed blob files under the data dir.
+fn blob_files(server: &TestServer) -> usize {
+    let Ok(dirs) = std::fs::read_dir(server.data_dir.join("blobs")) else {
+        return 0;
+    };
+    dirs.filter_map(Result::ok)
+        .filter_map(|d| std::fs::read_dir(d.path()).ok())
+        .map(|files| files.count())
+        .sum()
+}
+
+#[tokio::test]
+async fn delete_bucket_aborts_uploads_in_progress() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = new_bucket(&s3, "mpu-delete").await;
+    for i in 0..3 {
+        let key = format!("k{i}");
+        let id = create_upload(&s3, &bucket, &key).await;
+        upload_part(&s3, &bucket, &key, &id, 1, &pattern(1000, i)).await;
+    }
+    assert_eq!(blob_files(&server), 3);
+    // ListObjects shows an empty bucket; DeleteBucket agrees, as in S3.
+    let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    assert_eq!(listed.key_count(), Some(0));
+    s3.delete_bucket().bucket(&bucket).send().await.unwrap();
+    let (status, _) = sdk_err(s3.head_bucket().bucket(&bucket).send().await);
+    assert_eq!(status, 404);
+    // The parts' files go with the uploads.
+    assert_eq!(blob_files(&server), 0);
+
+    // Objects still keep a bucket alive.
+    let bucket = new_bucket(&s3, "mpu-delete").await;
+    s3.put_object()
+        .bucket(&bucket)
+        .key("obj")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    let (status, code) = sdk_err(s3.delete_bucket().bucket(&bucket).send().await);
+    assert_eq!((status, code.as_str()), (409, "BucketNotEmpty"));
+}
+
+#[tokio::test]
+async fn abort_incomplete_uploads_after_flag() {
+    let server = TestServer::start_with(&["--abort-incomplete-uploads-after", "2s"]);
+    let s3 = server.client();
+    let bucket = new_bucket(&s3, "mpu-expiry").await;
+    let old = create_upload(&s3, &bucket, "old").await;
+    upload_part(&s3, &bucket, "old", &old, 1, &pattern(1000, 1)).await;
+    let listed = |s3: Client, bucket: String| async move {
+        s3.list_multipart_uploads()
+            .bucket(&bucket)
+            .send()
+            .await
+            .unwrap()
+            .uploads
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|u| u.upload_id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(listed(s3.clone(), bucket.clone()).await, vec![old.clone()]);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let young = create_upload(&s3, &bucket, "young").await;
+    // Past 2 s (plus one pass of the worker), the old upload is aborted
+    // and its part deleted; the young one stays.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let ids = listed(s3.clone(), bucket.clone()).await;
+        if ids == vec![young.clone()] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still listed: {ids:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(blob_files(&server), 0);
+    let (status, code) = sdk_err(
+        s3.upload_part()
+            .bucket(&bucket)
+            .key("old")
+            .upload_id(&old)
+            .part_number(2)
+            .body(ByteStream::from_static(b"late"))
+            .send()
+            .await,
+    );
+    assert_eq!((status, code.as_str()), (404, "NoSuchUpload"));
+}

@@ -55,6 +55,9 @@ pub struct ServerConfig {
     /// Serve HTTPS (S3 and admin listeners) with this certificate and key,
     /// reloaded from the same files on SIGHUP.
     pub tls: Option<TlsFiles>,
+    /// Abort multipart uploads initiated longer ago than this, releasing
+    /// their parts (`None`: keep them until completed or aborted).
+    pub abort_incomplete_uploads_after: Option<Duration>,
 }
 
 #[derive(Debug, Error)]
@@ -110,6 +113,9 @@ impl Server {
             config.region.clone(),
             &config.root,
         );
+        if let Some(age) = config.abort_incomplete_uploads_after {
+            s3.spawn_upload_expiry(age);
+        }
         let s3_for_forms = s3.clone();
         let mut builder = S3ServiceBuilder::new(s3);
         builder.set_host(host.clone());

@@ -11,6 +11,8 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -80,11 +82,7 @@ impl BlobStore for FsBlobStore {
         let id = BlobId::new();
         let final_dir = self.fan_out_dir(&id)?;
         let tmp_path = self.tmp.join(format!("{id}.tmp"));
-        let path = tmp_path.clone();
-        let file =
-            spawn_blocking(move || OpenOptions::new().write(true).create_new(true).open(&path))
-                .await
-                .map_err(join_error)??;
+        let file = create_temp(tmp_path.clone()).await?;
         Ok(Box::new(FsBlobWriter {
             id,
             tmp_path,
@@ -259,6 +257,47 @@ impl Drop for FsBlobWriter {
             let _ = fs::remove_file(&self.tmp_path);
         }
     }
+}
+
+/// Creates a temp file on the blocking pool. The caller's future may be
+/// dropped while the file is being created (a client hanging up): then
+/// whichever of the two sides comes second removes the file, so it is not
+/// left behind until the next startup sweep.
+async fn create_temp(path: PathBuf) -> StoreResult<File> {
+    /// Set when the waiting future is gone.
+    struct Abandoned {
+        flag: Arc<AtomicBool>,
+        path: PathBuf,
+        armed: bool,
+    }
+    impl Drop for Abandoned {
+        fn drop(&mut self) {
+            if self.armed {
+                self.flag.store(true, Ordering::SeqCst);
+                let _ = fs::remove_file(&self.path);
+            }
+        }
+    }
+    let flag = Arc::new(AtomicBool::new(false));
+    let mut guard = Abandoned {
+        flag: flag.clone(),
+        path: path.clone(),
+        armed: true,
+    };
+    let file = spawn_blocking(move || {
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        if flag.load(Ordering::SeqCst) {
+            let _ = fs::remove_file(&path);
+        }
+        Ok::<_, io::Error>(file)
+    })
+    .await
+    .map_err(join_error)??;
+    guard.armed = false;
+    Ok(file)
 }
 
 /// Streams the rest of a blob, keeping one chunk read ahead.

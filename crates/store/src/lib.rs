@@ -11,6 +11,9 @@
 //! ([`BlobWriter::finish`]); only then does one metadata transaction point the
 //! object at the new blob. That transaction is the commit point: a crash before
 //! it leaves an orphan blob (swept at startup), never a half-written object.
+//! A commit point, once started, runs to completion even when its caller is
+//! dropped (a client hanging up): [`SqliteMetaStore`] runs every write in a
+//! task of its own.
 
 mod blob_fs;
 mod error;
@@ -43,9 +46,12 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn get_bucket(&self, name: &str) -> StoreResult<Option<BucketRecord>>;
     /// All buckets, ordered by name.
     async fn list_buckets(&self) -> StoreResult<Vec<BucketRecord>>;
-    /// Fails with [`StoreError::BucketNotEmpty`] when objects or multipart
-    /// uploads remain, [`StoreError::NoSuchBucket`] when absent.
-    async fn delete_bucket(&self, name: &str) -> StoreResult<()>;
+    /// Deletes the bucket and, in the same transaction, aborts its multipart
+    /// uploads in progress (S3 deletes a bucket whose only content is
+    /// uploads); returns their parts, whose blobs are now unreferenced.
+    /// Fails with [`StoreError::BucketNotEmpty`] when objects remain,
+    /// [`StoreError::NoSuchBucket`] when absent.
+    async fn delete_bucket(&self, name: &str) -> StoreResult<Vec<PartRecord>>;
     /// Sets (Some) or clears (None) one bucket setting: ACL, CORS, policy...
     /// Fails with [`StoreError::NoSuchBucket`].
     async fn set_bucket_setting(
@@ -85,6 +91,13 @@ pub trait MetaStore: Send + Sync + 'static {
         bucket: &str,
         prefix: &str,
         after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> StoreResult<Vec<UploadRecord>>;
+    /// Uploads of every bucket initiated before `cutoff`, oldest first, at
+    /// most `limit` (for aborting incomplete uploads).
+    async fn list_uploads_initiated_before(
+        &self,
+        cutoff: time::OffsetDateTime,
         limit: usize,
     ) -> StoreResult<Vec<UploadRecord>>;
     /// Records a part; returns the part it replaced (same number).

@@ -5,9 +5,18 @@
 //! `BEGIN IMMEDIATE` transaction, so two writers of the same key can never
 //! both see the same previous record; an in-process lock queues writers so
 //! they wait on each other here instead of in SQLite's sleeping busy handler.
+//!
+//! Every write runs to completion in a task of its own ([`SqliteMetaStore::
+//! run_write`]): the caller's future can be dropped at any await (hyper drops
+//! a request's future when the client hangs up), and a transaction abandoned
+//! between `BEGIN IMMEDIATE` and `COMMIT` would keep SQLite's write lock on a
+//! pooled connection. As a second line of defence the pool closes any
+//! connection that comes back, or is about to be handed out, inside a
+//! transaction.
 
 mod rows;
 mod schema;
+mod writes;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,7 +25,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use sqlx::{Connection, Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use time::OffsetDateTime;
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::{
@@ -59,6 +69,8 @@ impl SqliteMetaStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .min_connections(1)
+            .after_release(|conn, _| Box::pin(leaves_no_transaction(conn)))
+            .before_acquire(|conn, _| Box::pin(leaves_no_transaction(conn)))
             .connect_with(options)
             .await?;
         schema::migrate(&pool).await?;
@@ -73,11 +85,47 @@ impl SqliteMetaStore {
         self.pool.close().await;
     }
 
+    /// Runs one write to completion in a task of its own and waits for it.
+    ///
+    /// A dropped `JoinHandle` does not cancel its task, so once a write has
+    /// started it always ends in COMMIT or ROLLBACK, even when the caller
+    /// goes away. (One task per write rather than a single writer task fed
+    /// by a channel: writes already queue on `write_lock`, a spawn costs a
+    /// few microseconds next to an fsync, and there is no queue to size or
+    /// writer to restart. A writer task is the way to group commit later.)
+    async fn run_write<T, F, Fut>(&self, write: F) -> StoreResult<T>
+    where
+        F: FnOnce(SqliteMetaStore) -> Fut,
+        Fut: Future<Output = StoreResult<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        tokio::spawn(write(self.clone()))
+            .await
+            .map_err(|e| StoreError::Io(std::io::Error::other(e)))?
+    }
+
     async fn begin_write(&self) -> StoreResult<WriteTx<'_>> {
         let lock = self.write_lock.lock().await;
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         Ok(WriteTx { tx, _lock: lock })
     }
+}
+
+/// Pool hook: whether a connection is fit to be pooled or handed out, i.e.
+/// not inside a transaction. A dropped `Transaction` queues its rollback on
+/// the connection, which the ping flushes; a connection still inside one
+/// after that (a `BEGIN` whose future was dropped before the `Transaction`
+/// existed) is closed, which rolls back and frees SQLite's write lock.
+async fn leaves_no_transaction(conn: &mut SqliteConnection) -> Result<bool, sqlx::Error> {
+    if !conn.is_in_transaction() {
+        return Ok(true);
+    }
+    conn.ping().await?;
+    if conn.is_in_transaction() {
+        tracing::warn!("closing a pooled SQLite connection left inside a transaction");
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 impl WriteTx<'_> {
@@ -194,28 +242,9 @@ fn push_prefix_range<'a>(query: &mut sqlx::QueryBuilder<'a, Sqlite>, prefix: &'a
 #[async_trait]
 impl MetaStore for SqliteMetaStore {
     async fn create_bucket(&self, bucket: &BucketRecord) -> StoreResult<()> {
-        let mut w = self.begin_write().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO buckets
-                 (name, region, owner, created, acl, cors, policy, public_access_block)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(&bucket.name)
-        .bind(&bucket.region)
-        .bind(&bucket.owner)
-        .bind(time_to_db(bucket.created)?)
-        .bind(&bucket.acl)
-        .bind(&bucket.cors)
-        .bind(&bucket.policy)
-        .bind(&bucket.public_access_block)
-        .execute(w.conn())
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            return Err(StoreError::BucketExists);
-        }
-        w.commit().await
+        let bucket = bucket.clone();
+        self.run_write(|s| async move { s.create_bucket_now(&bucket).await })
+            .await
     }
 
     async fn get_bucket(&self, name: &str) -> StoreResult<Option<BucketRecord>> {
@@ -233,26 +262,10 @@ impl MetaStore for SqliteMetaStore {
         rows.iter().map(bucket_from_row).collect()
     }
 
-    async fn delete_bucket(&self, name: &str) -> StoreResult<()> {
-        let mut w = self.begin_write().await?;
-        if !bucket_exists(w.conn(), name).await? {
-            return Err(StoreError::NoSuchBucket);
-        }
-        let in_use = sqlx::query(
-            "SELECT 1 WHERE EXISTS (SELECT 1 FROM objects WHERE bucket = $1)
-                         OR EXISTS (SELECT 1 FROM uploads WHERE bucket = $1)",
-        )
-        .bind(name)
-        .fetch_optional(w.conn())
-        .await?;
-        if in_use.is_some() {
-            return Err(StoreError::BucketNotEmpty);
-        }
-        sqlx::query("DELETE FROM buckets WHERE name = $1")
-            .bind(name)
-            .execute(w.conn())
-            .await?;
-        w.commit().await
+    async fn delete_bucket(&self, name: &str) -> StoreResult<Vec<PartRecord>> {
+        let name = name.to_owned();
+        self.run_write(|s| async move { s.delete_bucket_now(&name).await })
+            .await
     }
 
     async fn set_bucket_setting(
@@ -261,30 +274,13 @@ impl MetaStore for SqliteMetaStore {
         setting: BucketSetting,
         value: Option<&str>,
     ) -> StoreResult<()> {
-        // Column names come from this match only, never from input.
-        let (sql, value) = match setting {
-            BucketSetting::Acl => (
-                "UPDATE buckets SET acl = $1 WHERE name = $2",
-                Some(value.unwrap_or("private")),
-            ),
-            BucketSetting::Cors => ("UPDATE buckets SET cors = $1 WHERE name = $2", value),
-            BucketSetting::Policy => ("UPDATE buckets SET policy = $1 WHERE name = $2", value),
-            BucketSetting::PublicAccessBlock => (
-                "UPDATE buckets SET public_access_block = $1 WHERE name = $2",
-                value,
-            ),
-        };
-        let mut w = self.begin_write().await?;
-        let updated = sqlx::query(sql)
-            .bind(value)
-            .bind(name)
-            .execute(w.conn())
-            .await?
-            .rows_affected();
-        if updated == 0 {
-            return Err(StoreError::NoSuchBucket);
-        }
-        w.commit().await
+        let name = name.to_owned();
+        let value = value.map(str::to_owned);
+        self.run_write(move |s| async move {
+            s.set_bucket_setting_now(&name, setting, value.as_deref())
+                .await
+        })
+        .await
     }
 
     async fn get_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectRecord>> {
@@ -293,24 +289,15 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn put_object(&self, object: &ObjectRecord) -> StoreResult<Option<ObjectRecord>> {
-        let mut w = self.begin_write().await?;
-        let previous = replace_object(w.conn(), object).await?;
-        w.commit().await?;
-        Ok(previous)
+        let object = object.clone();
+        self.run_write(|s| async move { s.put_object_now(&object).await })
+            .await
     }
 
     async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectRecord>> {
-        let mut w = self.begin_write().await?;
-        let Some(previous) = fetch_object(w.conn(), bucket, key).await? else {
-            return Ok(None);
-        };
-        sqlx::query("DELETE FROM objects WHERE bucket = $1 AND key = $2")
-            .bind(bucket)
-            .bind(key)
-            .execute(w.conn())
-            .await?;
-        w.commit().await?;
-        Ok(Some(previous))
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.run_write(|s| async move { s.delete_object_now(&bucket, &key).await })
+            .await
     }
 
     async fn list_objects(
@@ -345,38 +332,15 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn set_object_acl(&self, bucket: &str, key: &str, acl: &str) -> StoreResult<()> {
-        let mut w = self.begin_write().await?;
-        let updated = sqlx::query("UPDATE objects SET acl = $1 WHERE bucket = $2 AND key = $3")
-            .bind(acl)
-            .bind(bucket)
-            .bind(key)
-            .execute(w.conn())
-            .await?
-            .rows_affected();
-        if updated == 0 {
-            return Err(StoreError::NoSuchKey);
-        }
-        w.commit().await
+        let (bucket, key, acl) = (bucket.to_owned(), key.to_owned(), acl.to_owned());
+        self.run_write(|s| async move { s.set_object_acl_now(&bucket, &key, &acl).await })
+            .await
     }
 
     async fn create_upload(&self, upload: &UploadRecord) -> StoreResult<()> {
-        let mut w = self.begin_write().await?;
-        if !bucket_exists(w.conn(), &upload.bucket).await? {
-            return Err(StoreError::NoSuchBucket);
-        }
-        sqlx::query(
-            "INSERT INTO uploads (upload_id, bucket, key, initiated, acl, headers)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&upload.upload_id)
-        .bind(&upload.bucket)
-        .bind(&upload.key)
-        .bind(time_to_db(upload.initiated)?)
-        .bind(&upload.acl)
-        .bind(json_to_db(&upload.headers)?)
-        .execute(w.conn())
-        .await?;
-        w.commit().await
+        let upload = upload.clone();
+        self.run_write(|s| async move { s.create_upload_now(&upload).await })
+            .await
     }
 
     async fn get_upload(&self, bucket: &str, upload_id: &str) -> StoreResult<Option<UploadRecord>> {
@@ -446,42 +410,31 @@ impl MetaStore for SqliteMetaStore {
         rows.iter().map(upload_from_row).collect()
     }
 
+    async fn list_uploads_initiated_before(
+        &self,
+        cutoff: OffsetDateTime,
+        limit: usize,
+    ) -> StoreResult<Vec<UploadRecord>> {
+        let sql = format!(
+            "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE initiated < $1
+             ORDER BY initiated, upload_id LIMIT $2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(time_to_db(cutoff)?)
+            .bind(limit_to_db(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(upload_from_row).collect()
+    }
+
     async fn put_part(
         &self,
         upload_id: &str,
         part: &PartRecord,
     ) -> StoreResult<Option<PartRecord>> {
-        let mut w = self.begin_write().await?;
-        if fetch_upload(w.conn(), upload_id).await?.is_none() {
-            return Err(StoreError::NoSuchUpload);
-        }
-        let sql = format!("SELECT {PART_COLUMNS} FROM parts WHERE upload_id = $1 AND number = $2");
-        let previous = sqlx::query(&sql)
-            .bind(upload_id)
-            .bind(i64::from(part.number))
-            .fetch_optional(w.conn())
-            .await?
-            .as_ref()
-            .map(part_from_row)
-            .transpose()?;
-        sqlx::query(
-            "INSERT INTO parts (upload_id, number, blob, size, etag, last_modified, checksums)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (upload_id, number) DO UPDATE SET
-                 blob = excluded.blob, size = excluded.size, etag = excluded.etag,
-                 last_modified = excluded.last_modified, checksums = excluded.checksums",
-        )
-        .bind(upload_id)
-        .bind(i64::from(part.number))
-        .bind(&part.blob.0)
-        .bind(size_to_db(part.size)?)
-        .bind(&part.etag)
-        .bind(time_to_db(part.last_modified)?)
-        .bind(json_to_db(&part.checksums)?)
-        .execute(w.conn())
-        .await?;
-        w.commit().await?;
-        Ok(previous)
+        let (upload_id, part) = (upload_id.to_owned(), part.clone());
+        self.run_write(|s| async move { s.put_part_now(&upload_id, &part).await })
+            .await
     }
 
     async fn list_parts(
@@ -508,32 +461,15 @@ impl MetaStore for SqliteMetaStore {
         upload_id: &str,
         object: &ObjectRecord,
     ) -> StoreResult<(Option<ObjectRecord>, Vec<PartRecord>)> {
-        let mut w = self.begin_write().await?;
-        // An upload id used with another bucket or key is "no such upload",
-        // as in S3.
-        match fetch_upload(w.conn(), upload_id).await? {
-            Some(u) if u.bucket == object.bucket && u.key == object.key => {}
-            _ => return Err(StoreError::NoSuchUpload),
-        }
-        let parts = remove_upload(w.conn(), upload_id).await?;
-        let previous = replace_object(w.conn(), object).await?;
-        w.commit().await?;
-        let used = object.layout.blobs();
-        let unused = parts
-            .into_iter()
-            .filter(|p| !used.contains(&p.blob))
-            .collect();
-        Ok((previous, unused))
+        let (upload_id, object) = (upload_id.to_owned(), object.clone());
+        self.run_write(|s| async move { s.complete_upload_now(&upload_id, &object).await })
+            .await
     }
 
     async fn abort_upload(&self, upload_id: &str) -> StoreResult<Vec<PartRecord>> {
-        let mut w = self.begin_write().await?;
-        if fetch_upload(w.conn(), upload_id).await?.is_none() {
-            return Err(StoreError::NoSuchUpload);
-        }
-        let parts = remove_upload(w.conn(), upload_id).await?;
-        w.commit().await?;
-        Ok(parts)
+        let upload_id = upload_id.to_owned();
+        self.run_write(|s| async move { s.abort_upload_now(&upload_id).await })
+            .await
     }
 
     async fn referenced_blobs(&self) -> StoreResult<Vec<BlobId>> {

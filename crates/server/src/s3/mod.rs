@@ -60,6 +60,13 @@ impl PreflightS3 {
         }
     }
 
+    /// Starts the background worker that aborts multipart uploads initiated
+    /// more than `age` ago and releases their parts (S3's lifecycle rule
+    /// AbortIncompleteMultipartUpload, server-wide).
+    pub fn spawn_upload_expiry(&self, age: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(multipart::expire_uploads_forever(self.clone(), age))
+    }
+
     /// The bucket's cached entry, or NoSuchBucket.
     fn bucket(&self, name: &str) -> S3Result<Arc<BucketEntry>> {
         self.buckets
@@ -70,7 +77,8 @@ impl PreflightS3 {
     /// Streams a PutObject/UploadPart body into a new blob and checks it
     /// against what the client sent: the size limit, `Content-MD5`, and the
     /// `x-amz-checksum-*` values of headers or aws-chunked trailers. A body
-    /// that fails a check is discarded at once (nothing references it).
+    /// that fails a check is discarded at once (its unfinished blob is
+    /// dropped); one that passes is made durable by the commit point.
     async fn receive_body(
         &self,
         headers: &http::HeaderMap,
@@ -78,13 +86,13 @@ impl PreflightS3 {
         body: Option<StreamingBlob>,
         content_length: Option<i64>,
         content_md5: Option<&str>,
-    ) -> S3Result<write::Written> {
+    ) -> S3Result<write::Received> {
         let expected_len = content_length.map(|n| n.max(0) as u64);
         if expected_len.is_some_and(|n| n > MAX_PUT_SIZE) {
             return Err(s3_err(s3s::S3ErrorCode::EntityTooLarge));
         }
         let (algos, mut expected) = headers::requested_checksums(headers);
-        let written = write::write_blob(
+        let received = write::write_blob(
             self.blobs.as_ref(),
             body,
             &algos,
@@ -92,17 +100,10 @@ impl PreflightS3 {
             expected_len,
         )
         .await?;
-        let verified = write::verify_content_md5(content_md5, &written.md5).and_then(|()| {
-            expected.extend(headers::trailer_checksums(trailers.and_then(|t| t.take())));
-            write::verify_checksums(&expected, &written)
-        });
-        if let Err(e) = verified {
-            if let Err(d) = self.blobs.delete(&written.blob).await {
-                tracing::warn!(blob = %written.blob, error = %d, "could not discard a refused body");
-            }
-            return Err(e);
-        }
-        Ok(written)
+        write::verify_content_md5(content_md5, &received.md5)?;
+        expected.extend(headers::trailer_checksums(trailers.and_then(|t| t.take())));
+        write::verify_checksums(&expected, &received)?;
+        Ok(received)
     }
 
     /// Deletes blobs that a committed change left unreferenced, after a
@@ -127,6 +128,37 @@ impl PreflightS3 {
             }
         });
     }
+
+    /// Deletes the parts of aborted uploads at once. Unlike an object's
+    /// blobs they need no grace period: no GET ever reads a part of an
+    /// upload in progress, and a CompleteMultipartUpload racing the abort
+    /// fails with NoSuchUpload in its transaction. Failures only leak space
+    /// until the startup sweep, so they are logged.
+    async fn discard_parts(&self, parts: Vec<preflight_store::PartRecord>) {
+        for part in parts {
+            if let Err(e) = self.blobs.delete(&part.blob).await {
+                tracing::warn!(blob = %part.blob, error = %e, "could not delete an aborted part");
+            }
+        }
+    }
+}
+
+/// Runs a commit point to completion in a task of its own and waits for it.
+///
+/// hyper drops a request's future when the client hangs up, at whatever
+/// await it had reached. Everything from "the blob is durable" on (the
+/// metadata commit, the release of the blobs it replaced, the cache update)
+/// goes into `commit`, so it is never half done: a dropped `JoinHandle` does
+/// not cancel its task.
+pub(crate) async fn commit_point<T, F>(commit: F) -> S3Result<T>
+where
+    F: Future<Output = S3Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::spawn(commit).await.map_err(|e| {
+        tracing::error!(error = %e, "a commit task failed");
+        s3_err(s3s::S3ErrorCode::InternalError)
+    })?
 }
 
 /// The canonical owner of everything a root key creates.

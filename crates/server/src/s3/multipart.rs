@@ -2,6 +2,8 @@
 //! a manifest of the parts (no data is copied), and the ETag is the MD5 of
 //! the parts' MD5s followed by `-N`.
 
+use std::time::Duration;
+
 use md5::{Digest, Md5};
 use preflight_store::{ObjectLayout, ObjectRecord, PartRecord, PartRef, UploadRecord};
 use s3s::dto::*;
@@ -12,8 +14,8 @@ use super::acl::canned_object_acl;
 use super::headers::{HeaderInputs, check_storage_class, object_headers, refuse_grant_headers};
 use super::object::copy_source;
 use super::read::{etag_of, object_stream};
-use super::write::{ChecksumAlgo, Written, write_blob};
-use super::{MAX_PUT_SIZE, PreflightS3};
+use super::write::{ChecksumAlgo, Received, write_blob};
+use super::{MAX_PUT_SIZE, PreflightS3, commit_point};
 use crate::errors::{s3_err, store_err};
 
 const MAX_PART_NUMBER: i32 = 10_000;
@@ -85,33 +87,48 @@ pub async fn create_multipart_upload(
     }))
 }
 
-/// Records a written part, releasing the part it replaced.
+/// One commit point, run to completion even if the client hangs up: makes
+/// the received part durable, records it and releases the part it replaced.
 async fn commit_part(
     s3: &PreflightS3,
     upload_id: &str,
     number: u32,
-    written: &Written,
+    received: Received,
 ) -> S3Result<PartRecord> {
-    let part = PartRecord {
-        number,
-        blob: written.blob.clone(),
-        size: written.size,
-        etag: written.etag(),
-        last_modified: OffsetDateTime::now_utc(),
-        checksums: written.checksums.clone(),
-    };
-    match s3.meta.put_part(upload_id, &part).await {
-        Ok(replaced) => {
-            if let Some(old) = replaced {
-                s3.release_blobs([old.blob]).await;
+    let s3 = s3.clone();
+    let upload_id = upload_id.to_owned();
+    commit_point(async move {
+        let written = received.finish().await?;
+        let part = PartRecord {
+            number,
+            etag: written.etag(),
+            blob: written.blob,
+            size: written.size,
+            last_modified: OffsetDateTime::now_utc(),
+            checksums: written.checksums,
+        };
+        match s3.meta.put_part(&upload_id, &part).await {
+            Ok(replaced) => {
+                if let Some(old) = replaced {
+                    s3.release_blobs([old.blob]).await;
+                }
+                Ok(part)
             }
-            Ok(part)
+            Err(e) => {
+                s3.release_blobs([part.blob.clone()]).await;
+                Err(store_err(e))
+            }
         }
-        Err(e) => {
-            s3.release_blobs([written.blob.clone()]).await;
-            Err(store_err(e))
-        }
-    }
+    })
+    .await
+}
+
+/// A part's stored checksum, as UploadPart answers it.
+fn part_checksum(part: &PartRecord, algo: ChecksumAlgo) -> Option<String> {
+    part.checksums
+        .iter()
+        .find(|(n, _)| n == algo.name())
+        .map(|(_, v)| v.clone())
 }
 
 pub async fn upload_part(
@@ -122,7 +139,7 @@ pub async fn upload_part(
     let input = req.input;
     let number = check_part_number(input.part_number)?;
     load_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
-    let written = s3
+    let received = s3
         .receive_body(
             &req.headers,
             trailers,
@@ -131,14 +148,14 @@ pub async fn upload_part(
             input.content_md5.as_deref(),
         )
         .await?;
-    let part = commit_part(s3, &input.upload_id, number, &written).await?;
+    let part = commit_part(s3, &input.upload_id, number, received).await?;
     Ok(S3Response::new(UploadPartOutput {
         e_tag: Some(etag_of(&part.etag)),
-        checksum_crc32: written.checksum(ChecksumAlgo::Crc32).map(str::to_owned),
-        checksum_crc32c: written.checksum(ChecksumAlgo::Crc32c).map(str::to_owned),
-        checksum_crc64nvme: written.checksum(ChecksumAlgo::Crc64Nvme).map(str::to_owned),
-        checksum_sha1: written.checksum(ChecksumAlgo::Sha1).map(str::to_owned),
-        checksum_sha256: written.checksum(ChecksumAlgo::Sha256).map(str::to_owned),
+        checksum_crc32: part_checksum(&part, ChecksumAlgo::Crc32),
+        checksum_crc32c: part_checksum(&part, ChecksumAlgo::Crc32c),
+        checksum_crc64nvme: part_checksum(&part, ChecksumAlgo::Crc64Nvme),
+        checksum_sha1: part_checksum(&part, ChecksumAlgo::Sha1),
+        checksum_sha256: part_checksum(&part, ChecksumAlgo::Sha256),
         ..Default::default()
     }))
 }
@@ -177,7 +194,7 @@ pub async fn upload_part_copy(
     let src = copy_source(s3, &input.copy_source).await?;
     let (start, end) = copy_range(input.copy_source_range.as_deref(), src.size)?;
     let body = object_stream(s3.blobs.clone(), &src, start, end).await?;
-    let written = write_blob(
+    let received = write_blob(
         s3.blobs.as_ref(),
         Some(body),
         &[],
@@ -185,7 +202,7 @@ pub async fn upload_part_copy(
         Some(end - start),
     )
     .await?;
-    let part = commit_part(s3, &input.upload_id, number, &written).await?;
+    let part = commit_part(s3, &input.upload_id, number, received).await?;
     Ok(S3Response::new(UploadPartCopyOutput {
         copy_part_result: Some(CopyPartResult {
             e_tag: Some(etag_of(&part.etag)),
@@ -271,15 +288,25 @@ pub async fn complete_multipart_upload(
         headers: upload.headers,
         layout: ObjectLayout::Parts { parts: manifest },
     };
-    let (replaced, unused) = s3
-        .meta
-        .complete_upload(&input.upload_id, &record)
-        .await
-        .map_err(store_err)?;
-    if let Some(old) = replaced {
-        s3.release_blobs(old.layout.blobs()).await;
-    }
-    s3.release_blobs(unused.into_iter().map(|p| p.blob)).await;
+    // The commit and the release of what it replaced or left unused go
+    // together, even if the client hangs up.
+    let owned = s3.clone();
+    let upload_id = input.upload_id.clone();
+    let record = commit_point(async move {
+        let (replaced, unused) = owned
+            .meta
+            .complete_upload(&upload_id, &record)
+            .await
+            .map_err(store_err)?;
+        if let Some(old) = replaced {
+            owned.release_blobs(old.layout.blobs()).await;
+        }
+        owned
+            .release_blobs(unused.into_iter().map(|p| p.blob))
+            .await;
+        Ok(record)
+    })
+    .await?;
     Ok(S3Response::new(CompleteMultipartUploadOutput {
         bucket: Some(input.bucket.clone()),
         key: Some(input.key.clone()),
@@ -295,16 +322,79 @@ pub async fn abort_multipart_upload(
 ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
     let input = req.input;
     load_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
-    let parts = s3
-        .meta
-        .abort_upload(&input.upload_id)
-        .await
-        .map_err(store_err)?;
-    s3.release_blobs(parts.into_iter().map(|p| p.blob)).await;
+    abort_upload(s3, &input.upload_id).await?;
     Ok(S3Response::with_status(
         AbortMultipartUploadOutput::default(),
         http::StatusCode::NO_CONTENT,
     ))
+}
+
+/// One commit point: removes the upload and releases its parts.
+pub(super) async fn abort_upload(s3: &PreflightS3, upload_id: &str) -> S3Result<()> {
+    let owned = s3.clone();
+    let upload_id = upload_id.to_owned();
+    commit_point(async move {
+        let parts = owned
+            .meta
+            .abort_upload(&upload_id)
+            .await
+            .map_err(store_err)?;
+        owned.discard_parts(parts).await;
+        Ok(())
+    })
+    .await
+}
+
+/// Uploads aborted in one pass of the expiry worker at most, so that a pass
+/// stays short (each abort is one transaction) whatever the backlog.
+const EXPIRY_BATCH: usize = 256;
+
+/// Aborts up to [`EXPIRY_BATCH`] uploads initiated more than `age` ago and
+/// releases their parts. Returns how many were aborted.
+pub(super) async fn abort_uploads_older_than(s3: &PreflightS3, age: Duration) -> S3Result<usize> {
+    let cutoff = OffsetDateTime::now_utc() - age;
+    let old = s3
+        .meta
+        .list_uploads_initiated_before(cutoff, EXPIRY_BATCH)
+        .await
+        .map_err(store_err)?;
+    let mut aborted = 0;
+    for upload in old {
+        match abort_upload(s3, &upload.upload_id).await {
+            Ok(()) => {
+                aborted += 1;
+                tracing::info!(
+                    bucket = %upload.bucket,
+                    key = %upload.key,
+                    upload_id = %upload.upload_id,
+                    "aborted an incomplete multipart upload"
+                );
+            }
+            // Completed or aborted meanwhile.
+            Err(e) if *e.code() == S3ErrorCode::NoSuchUpload => {}
+            Err(e) => {
+                tracing::warn!(upload_id = %upload.upload_id, error = %e, "could not abort an expired upload")
+            }
+        }
+    }
+    Ok(aborted)
+}
+
+/// The expiry worker: a pass every `age / 4` (between a quarter second and
+/// a minute); right after a full batch, the next pass comes after a second.
+pub(super) async fn expire_uploads_forever(s3: PreflightS3, age: Duration) {
+    let period = (age / 4).clamp(Duration::from_millis(250), Duration::from_secs(60));
+    loop {
+        let pause = match abort_uploads_older_than(&s3, age).await {
+            Ok(n) if n >= EXPIRY_BATCH => Duration::from_secs(1).min(period),
+            Ok(_) => period,
+            Err(e) => {
+                tracing::warn!(error = %e, "incomplete upload expiry pass failed");
+                period
+            }
+        };
+        tokio::time::sleep(pause).await;
+    }
 }
 
 pub async fn list_parts(

@@ -1,7 +1,7 @@
 //! Object operations: PutObject, GetObject, HeadObject, DeleteObject,
 //! DeleteObjects, CopyObject.
 
-use preflight_store::{ObjectLayout, ObjectRecord};
+use preflight_store::{ObjectHeaders, ObjectLayout, ObjectRecord};
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use time::OffsetDateTime;
@@ -13,25 +13,57 @@ use super::headers::{
 };
 use super::multipart::check_part_number;
 use super::read::{Conditions, check_conditions, etag_of, object_stream, resolve_range};
-use super::write::{ChecksumAlgo, write_blob};
-use super::{MAX_PUT_SIZE, PreflightS3};
+use super::write::{ChecksumAlgo, Received, write_blob};
+use super::{MAX_PUT_SIZE, PreflightS3, commit_point};
 use crate::errors::{s3_err, store_err};
 
-/// Commits a new object version and releases the blobs it replaced.
-pub async fn commit_object(s3: &PreflightS3, record: &ObjectRecord) -> S3Result<()> {
-    match s3.meta.put_object(record).await {
-        Ok(replaced) => {
-            if let Some(old) = replaced {
-                s3.release_blobs(old.layout.blobs()).await;
+/// A new single-blob object before its body is durable.
+pub struct NewObject {
+    pub bucket: String,
+    pub key: String,
+    pub acl: String,
+    /// The checksums are filled in from the body.
+    pub headers: ObjectHeaders,
+}
+
+/// One commit point, run to completion even if the client hangs up: makes
+/// the received body durable, points the object at it and releases the
+/// blobs of the version it replaced.
+pub async fn commit_object(
+    s3: &PreflightS3,
+    new: NewObject,
+    received: Received,
+) -> S3Result<ObjectRecord> {
+    let s3 = s3.clone();
+    commit_point(async move {
+        let written = received.finish().await?;
+        let mut headers = new.headers;
+        headers.checksums = written.checksums.clone();
+        let record = ObjectRecord {
+            bucket: new.bucket,
+            key: new.key,
+            size: written.size,
+            etag: written.etag(),
+            last_modified: OffsetDateTime::now_utc(),
+            acl: new.acl,
+            headers,
+            layout: ObjectLayout::Single { blob: written.blob },
+        };
+        match s3.meta.put_object(&record).await {
+            Ok(replaced) => {
+                if let Some(old) = replaced {
+                    s3.release_blobs(old.layout.blobs()).await;
+                }
+                Ok(record)
             }
-            Ok(())
+            Err(e) => {
+                // The new blob is not referenced by anything: drop it.
+                s3.release_blobs(record.layout.blobs()).await;
+                Err(store_err(e))
+            }
         }
-        Err(e) => {
-            // The new blob is not referenced by anything: drop it.
-            s3.release_blobs(record.layout.blobs()).await;
-            Err(store_err(e))
-        }
-    }
+    })
+    .await
 }
 
 pub async fn put_object(
@@ -44,7 +76,7 @@ pub async fn put_object(
     check_storage_class(input.storage_class.as_ref())?;
     refuse_grant_headers(&input)?;
     let acl = canned_object_acl(input.acl.as_ref().map(|a| a.as_str()))?;
-    let mut headers = object_headers(HeaderInputs {
+    let headers = object_headers(HeaderInputs {
         content_type: input.content_type.as_deref(),
         cache_control: input.cache_control.as_deref(),
         content_disposition: input.content_disposition.as_deref(),
@@ -53,7 +85,7 @@ pub async fn put_object(
         expires: input.expires.as_ref(),
         metadata: input.metadata.as_ref(),
     })?;
-    let written = s3
+    let received = s3
         .receive_body(
             &req.headers,
             trailers,
@@ -62,27 +94,21 @@ pub async fn put_object(
             input.content_md5.as_deref(),
         )
         .await?;
-    headers.checksums = written.checksums.clone();
-    let record = ObjectRecord {
+    let new = NewObject {
         bucket: input.bucket,
         key: input.key,
-        size: written.size,
-        etag: written.etag(),
-        last_modified: OffsetDateTime::now_utc(),
         acl: acl.to_owned(),
         headers,
-        layout: ObjectLayout::Single {
-            blob: written.blob.clone(),
-        },
     };
-    commit_object(s3, &record).await?;
+    let record = commit_object(s3, new, received).await?;
+    let sum = |algo| stored_checksum(&record, algo);
     Ok(S3Response::new(PutObjectOutput {
         e_tag: Some(etag_of(&record.etag)),
-        checksum_crc32: written.checksum(ChecksumAlgo::Crc32).map(str::to_owned),
-        checksum_crc32c: written.checksum(ChecksumAlgo::Crc32c).map(str::to_owned),
-        checksum_crc64nvme: written.checksum(ChecksumAlgo::Crc64Nvme).map(str::to_owned),
-        checksum_sha1: written.checksum(ChecksumAlgo::Sha1).map(str::to_owned),
-        checksum_sha256: written.checksum(ChecksumAlgo::Sha256).map(str::to_owned),
+        checksum_crc32: sum(ChecksumAlgo::Crc32),
+        checksum_crc32c: sum(ChecksumAlgo::Crc32c),
+        checksum_crc64nvme: sum(ChecksumAlgo::Crc64Nvme),
+        checksum_sha1: sum(ChecksumAlgo::Sha1),
+        checksum_sha256: sum(ChecksumAlgo::Sha256),
         ..Default::default()
     }))
 }
@@ -284,14 +310,15 @@ pub async fn delete_object(
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
     let input = req.input;
     s3.bucket(&input.bucket)?;
-    if let Some(old) = s3
-        .meta
-        .delete_object(&input.bucket, &input.key)
-        .await
-        .map_err(store_err)?
-    {
-        s3.release_blobs(old.layout.blobs()).await;
-    }
+    let owned = s3.clone();
+    commit_point(async move {
+        let removed = owned.meta.delete_object(&input.bucket, &input.key).await;
+        if let Some(old) = removed.map_err(store_err)? {
+            owned.release_blobs(old.layout.blobs()).await;
+        }
+        Ok(())
+    })
+    .await?;
     // Deleting a missing key succeeds, as in S3.
     Ok(S3Response::with_status(
         DeleteObjectOutput::default(),
@@ -313,32 +340,41 @@ pub async fn delete_objects(
         return Err(s3_err(S3ErrorCode::MalformedXML));
     }
     let quiet = input.delete.quiet.unwrap_or(false);
-    let mut deleted = Vec::new();
-    let mut errors = Vec::new();
-    for id in input.delete.objects {
-        match s3.meta.delete_object(&input.bucket, &id.key).await {
-            Ok(old) => {
-                if let Some(old) = old {
-                    s3.release_blobs(old.layout.blobs()).await;
+    // Each deletion and the release of its blobs go together; the whole
+    // batch runs to completion even if the client hangs up.
+    let owned = s3.clone();
+    let (deleted, errors) = commit_point(async move {
+        let mut deleted = Vec::new();
+        let mut errors = Vec::new();
+        for id in input.delete.objects {
+            match owned.meta.delete_object(&input.bucket, &id.key).await {
+                Ok(old) => {
+                    if let Some(old) = old {
+                        owned.release_blobs(old.layout.blobs()).await;
+                    }
+                    if !quiet {
+                        deleted.push(DeletedObject {
+                            key: Some(id.key),
+                            ..Default::default()
+                        });
+                    }
                 }
-                if !quiet {
-                    deleted.push(DeletedObject {
+                Err(e) => {
+                    tracing::error!(key = %id.key, error = %e, "delete failed");
+                    errors.push(Error {
+                        code: Some("InternalError".to_owned()),
                         key: Some(id.key),
-                        ..Default::default()
+                        message: Some(
+                            "We encountered an internal error. Please try again.".to_owned(),
+                        ),
+                        version_id: None,
                     });
                 }
             }
-            Err(e) => {
-                tracing::error!(key = %id.key, error = %e, "delete failed");
-                errors.push(Error {
-                    code: Some("InternalError".to_owned()),
-                    key: Some(id.key),
-                    message: Some("We encountered an internal error. Please try again.".to_owned()),
-                    version_id: None,
-                });
-            }
         }
-    }
+        Ok((deleted, errors))
+    })
+    .await?;
     Ok(S3Response::new(DeleteObjectsOutput {
         deleted: Some(deleted),
         errors: (!errors.is_empty()).then_some(errors),
@@ -405,7 +441,7 @@ pub async fn copy_object(
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
         ));
     }
-    let mut headers = if replace {
+    let headers = if replace {
         object_headers(HeaderInputs {
             content_type: input.content_type.as_deref(),
             cache_control: input.cache_control.as_deref(),
@@ -428,7 +464,7 @@ pub async fn copy_object(
     // Blobs are never shared between objects, so deleting one object can
     // always delete its blobs: the copy gets its own bytes.
     let body = object_stream(s3.blobs.clone(), &src, 0, src.size).await?;
-    let written = write_blob(
+    let received = write_blob(
         s3.blobs.as_ref(),
         Some(body),
         &algos,
@@ -436,22 +472,15 @@ pub async fn copy_object(
         Some(src.size),
     )
     .await?;
-    headers.checksums = written.checksums.clone();
     // A copy of a multipart object keeps the multipart ETag only in S3's
     // single-part copy path; a plain copy gets the MD5 of its bytes.
-    let record = ObjectRecord {
+    let new = NewObject {
         bucket: input.bucket,
         key: input.key,
-        size: written.size,
-        etag: written.etag(),
-        last_modified: OffsetDateTime::now_utc(),
         acl: acl.to_owned(),
         headers,
-        layout: ObjectLayout::Single {
-            blob: written.blob.clone(),
-        },
     };
-    commit_object(s3, &record).await?;
+    let record = commit_object(s3, new, received).await?;
     Ok(S3Response::new(CopyObjectOutput {
         copy_object_result: Some(CopyObjectResult {
             e_tag: Some(etag_of(&record.etag)),

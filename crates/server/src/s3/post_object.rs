@@ -18,7 +18,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use preflight_store::{ObjectLayout, ObjectRecord};
 use s3s::dto::{Metadata, StreamingBlob};
 use s3s::{Body, S3Error, S3ErrorCode};
 use time::OffsetDateTime;
@@ -26,7 +25,7 @@ use time::OffsetDateTime;
 use super::PreflightS3;
 use super::acl::canned_object_acl;
 use super::headers::{HeaderInputs, object_headers, parse_http_date};
-use super::object::commit_object;
+use super::object::{NewObject, commit_object};
 use super::post_policy::PostPolicy;
 use super::write::write_blob;
 use crate::access::{AccessLayer, AccessQuery};
@@ -262,7 +261,7 @@ impl PostObjectHandler {
             })
             .collect();
         let expires = form.get("Expires").and_then(parse_http_date);
-        let mut object_hdrs = object_headers(HeaderInputs {
+        let object_hdrs = object_headers(HeaderInputs {
             content_type: form.get("Content-Type"),
             cache_control: form.get("Cache-Control"),
             content_disposition: form.get("Content-Disposition"),
@@ -284,7 +283,7 @@ impl PostObjectHandler {
         })
         .boxed();
         let blob = StreamingBlob::wrap(sync_wrapper::SyncStream::new(stream));
-        let written = write_blob(self.s3.blobs.as_ref(), Some(blob), &[], limit, None)
+        let received = write_blob(self.s3.blobs.as_ref(), Some(blob), &[], limit, None)
             .await
             .map_err(|e| {
                 if *e.code() == S3ErrorCode::EntityTooLarge {
@@ -298,29 +297,22 @@ impl PostObjectHandler {
                 }
             })?;
         if let Some((min, _)) = range
-            && written.size < min
+            && received.size < min
         {
-            self.s3.release_blobs([written.blob.clone()]).await;
+            // Dropping the unfinished blob discards it.
             return Err(err(
                 StatusCode::BAD_REQUEST,
                 "EntityTooSmall",
                 "Your proposed upload is smaller than the minimum allowed size",
             ));
         }
-        object_hdrs.checksums = written.checksums.clone();
-        let record = ObjectRecord {
+        let new = NewObject {
             bucket: bucket.to_owned(),
             key: key.clone(),
-            size: written.size,
-            etag: written.etag(),
-            last_modified: OffsetDateTime::now_utc(),
             acl: acl.to_owned(),
             headers: object_hdrs,
-            layout: ObjectLayout::Single {
-                blob: written.blob.clone(),
-            },
         };
-        commit_object(&self.s3, &record).await?;
+        let record = commit_object(&self.s3, new, received).await?;
         tracing::info!(bucket, key = %key, size = record.size, "form upload stored");
         Ok(success_response(&form, headers, bucket, &key, &record.etag))
     }

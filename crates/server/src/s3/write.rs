@@ -6,7 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use futures::StreamExt;
 use md5::{Digest, Md5};
-use preflight_store::{BlobId, BlobStore};
+use preflight_store::{BlobId, BlobStore, BlobWriter};
 use s3s::dto::StreamingBlob;
 use s3s::{S3Error, S3ErrorCode, S3Result};
 
@@ -106,6 +106,36 @@ impl Hasher {
     }
 }
 
+/// A body received into an unfinished blob: counted and hashed, not yet
+/// durable. Dropping it discards the bytes (nothing references them), so a
+/// refused or abandoned body leaves nothing behind.
+pub struct Received {
+    writer: Box<dyn BlobWriter>,
+    pub size: u64,
+    pub md5: [u8; 16],
+    /// Computed checksums: (algorithm name, base64 value).
+    pub checksums: Vec<(String, String)>,
+}
+
+impl Received {
+    pub fn checksum(&self, algo: ChecksumAlgo) -> Option<&str> {
+        find_checksum(&self.checksums, algo)
+    }
+
+    /// Makes the blob durable. Call it inside the commit point
+    /// ([`super::commit_point`]) that references the blob, so that a durable
+    /// blob is always either committed or released.
+    pub async fn finish(self) -> S3Result<Written> {
+        let (blob, _) = self.writer.finish().await.map_err(store_err)?;
+        Ok(Written {
+            blob,
+            size: self.size,
+            md5: self.md5,
+            checksums: self.checksums,
+        })
+    }
+}
+
 /// A body written to a new durable blob.
 #[derive(Debug)]
 pub struct Written {
@@ -119,27 +149,32 @@ pub struct Written {
 impl Written {
     /// The ETag of a single-part object, with quotes.
     pub fn etag(&self) -> String {
-        format!("\"{}\"", hex::encode(self.md5))
-    }
-
-    pub fn checksum(&self, algo: ChecksumAlgo) -> Option<&str> {
-        self.checksums
-            .iter()
-            .find(|(name, _)| name == algo.name())
-            .map(|(_, v)| v.as_str())
+        etag_of_md5(&self.md5)
     }
 }
 
-/// Streams `body` into a new blob, computing MD5 and the `algos` checksums.
-/// Fails with EntityTooLarge past `max_size`, and IncompleteBody when the
-/// stream ends before `expected_len`.
+/// The ETag of a single-part object with this MD5, with quotes.
+pub fn etag_of_md5(md5: &[u8; 16]) -> String {
+    format!("\"{}\"", hex::encode(md5))
+}
+
+fn find_checksum(checksums: &[(String, String)], algo: ChecksumAlgo) -> Option<&str> {
+    checksums
+        .iter()
+        .find(|(name, _)| name == algo.name())
+        .map(|(_, v)| v.as_str())
+}
+
+/// Streams `body` into a new unfinished blob, computing MD5 and the `algos`
+/// checksums. Fails with EntityTooLarge past `max_size`, and IncompleteBody
+/// when the stream ends before `expected_len`.
 pub async fn write_blob(
     blobs: &dyn BlobStore,
     body: Option<StreamingBlob>,
     algos: &[ChecksumAlgo],
     max_size: u64,
     expected_len: Option<u64>,
-) -> S3Result<Written> {
+) -> S3Result<Received> {
     let mut writer = blobs.create().await.map_err(store_err)?;
     let mut md5 = Md5::new();
     let mut hashers: Vec<(ChecksumAlgo, Hasher)> =
@@ -168,9 +203,8 @@ pub async fn write_blob(
         );
         return Err(err);
     }
-    let (blob, _) = writer.finish().await.map_err(store_err)?;
-    Ok(Written {
-        blob,
+    Ok(Received {
+        writer,
         size,
         md5: md5.finalize().into(),
         checksums: hashers
@@ -194,7 +228,7 @@ pub fn verify_content_md5(content_md5: Option<&str>, md5: &[u8; 16]) -> S3Result
 }
 
 /// Checks client-sent checksum values against the computed ones.
-pub fn verify_checksums(expected: &[(ChecksumAlgo, String)], written: &Written) -> S3Result<()> {
+pub fn verify_checksums(expected: &[(ChecksumAlgo, String)], written: &Received) -> S3Result<()> {
     for (algo, value) in expected {
         if written.checksum(*algo) != Some(value.trim()) {
             return Err(S3Error::with_message(

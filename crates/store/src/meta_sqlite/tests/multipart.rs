@@ -176,3 +176,50 @@ async fn listing_uploads() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn uploads_initiated_before_a_cutoff() {
+    let (_dir, store) = store().await;
+    store.create_bucket(&bucket("b")).await.unwrap();
+    store.create_bucket(&bucket("c")).await.unwrap();
+    let t = datetime!(2024-01-01 00:00:00 UTC);
+    let minute = time::Duration::minutes(1);
+    store
+        .create_upload(&upload("b", "z", "u1", t))
+        .await
+        .unwrap();
+    store
+        .create_upload(&upload("c", "a", "u2", t + minute))
+        .await
+        .unwrap();
+    store
+        .create_upload(&upload("b", "a", "u3", t + minute * 2))
+        .await
+        .unwrap();
+    let ids = |v: Vec<UploadRecord>| v.into_iter().map(|u| u.upload_id).collect::<Vec<_>>();
+
+    // Oldest first, across buckets, strictly before the cutoff, bounded.
+    let old = store
+        .list_uploads_initiated_before(t + minute * 2, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(old), ["u1", "u2"]);
+    let first = store
+        .list_uploads_initiated_before(t + minute * 10, 1)
+        .await
+        .unwrap();
+    assert_eq!(ids(first), ["u1"]);
+    assert!(
+        store
+            .list_uploads_initiated_before(t, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store.abort_upload("u1").await.unwrap();
+    let rest = store
+        .list_uploads_initiated_before(t + minute * 10, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(rest), ["u2", "u3"]);
+}
