@@ -10,20 +10,26 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use preflight_store::{FsBlobStore, SqliteMetaStore, StoreError};
 use s3s::service::S3ServiceBuilder;
 use thiserror::Error;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
 use crate::RootCredentials;
 use crate::access::{AccessLayer, PeerAddr};
 use crate::admin::{self, AdminContext};
 use crate::auth::KeyAuth;
 use crate::buckets::BucketCache;
+use crate::errors;
 use crate::front::{Front, VaryMode};
 use crate::host::PreflightHost;
 use crate::keys::KeyStore;
+use crate::limits::{
+    AcceptBackoff, Activity, ConnLimits, ConnPermit, ConnTracker, GuardedBody,
+    REQUEST_TIMEOUT_MESSAGE, RateLimitedLog, Refusal, TimedBody,
+};
 use crate::s3::PreflightS3;
 use crate::s3::cors_api::CorsRoute;
 use crate::s3::post_object::PostObjectHandler;
@@ -32,8 +38,11 @@ use crate::s3::post_object::PostObjectHandler;
 const XML_MAX_BODY: usize = 2 * 1024 * 1024;
 /// Largest request head hyper will buffer.
 const MAX_HEAD_BYTES: usize = 256 * 1024;
-/// How long a client may take to send request headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// h2 keep-alive PING: how often, and how long to wait for the answer.
+const H2_PING_INTERVAL: Duration = Duration::from_secs(30);
+const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a connection closed for idleness may take to go by itself.
+const IDLE_CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// How long shutdown waits for in-flight requests.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -50,6 +59,8 @@ pub struct ServerConfig {
     /// Largest file a browser form upload (POST Object) may send; the file
     /// is streamed to disk, never held in memory.
     pub post_max_size: u64,
+    /// Timeouts and caps on connections and request bodies.
+    pub limits: ConnLimits,
 }
 
 #[derive(Debug, Error)]
@@ -69,6 +80,7 @@ pub enum ServerError {
 pub struct Server {
     listener: TcpListener,
     front: Arc<Front>,
+    limits: ConnLimits,
     admin: Option<(TcpListener, Arc<AdminContext>)>,
 }
 
@@ -156,6 +168,7 @@ impl Server {
         Ok(Server {
             listener,
             front,
+            limits: config.limits,
             admin,
         })
     }
@@ -173,14 +186,14 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .max_buf_size(MAX_HEAD_BYTES);
-        builder.http2().max_header_list_size(MAX_HEAD_BYTES as u32);
-        let graceful = GracefulShutdown::new();
+        let limits = Arc::new(self.limits);
+        let builder = Arc::new(http_builder(&limits));
+        let tracker = ConnTracker::new(limits.max_connections, limits.max_connections_per_ip);
+        let mut backoff = AcceptBackoff::default();
+        let mut refusals = RateLimitedLog::new(Duration::from_secs(1));
+        // Each connection task holds a receiver: `closed()` on the sender
+        // tells when the last one has ended.
+        let (stop, _) = watch::channel(false);
         let admin_task = self
             .admin
             .map(|(listener, ctx)| tokio::spawn(serve_admin(listener, ctx)));
@@ -189,10 +202,22 @@ impl Server {
             tokio::select! {
                 accepted = self.listener.accept() => {
                     let (stream, peer) = match accepted {
-                        Ok(a) => a,
+                        Ok(a) => {
+                            backoff.reset();
+                            a
+                        }
                         Err(e) => {
-                            tracing::warn!(error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            let pause = backoff.on_error(&e, tracker.open());
+                            tokio::select! {
+                                () = tokio::time::sleep(pause) => continue,
+                                () = &mut shutdown => break,
+                            }
+                        }
+                    };
+                    let permit = match tracker.try_admit(peer.ip()) {
+                        Ok(p) => p,
+                        Err(refusal) => {
+                            refuse(stream, peer, refusal, &limits, &mut refusals);
                             continue;
                         }
                     };
@@ -201,20 +226,15 @@ impl Server {
                     if let Err(e) = stream.set_nodelay(true) {
                         tracing::warn!(error = %e, "TCP_NODELAY failed");
                     }
-                    let front = self.front.clone();
-                    let service = service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
-                        let front = front.clone();
-                        // aws:SourceIp is the TCP peer, never a forwarded header.
-                        req.extensions_mut().insert(PeerAddr(peer));
-                        async move { Ok::<_, Infallible>(front.handle(req).await) }
-                    });
-                    let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                    let conn = graceful.watch(conn);
-                    tokio::spawn(async move {
-                        if let Err(e) = conn.await {
-                            tracing::debug!(%peer, error = %e, "connection ended with error");
-                        }
-                    });
+                    tokio::spawn(serve_connection(
+                        builder.clone(),
+                        stream,
+                        peer,
+                        self.front.clone(),
+                        limits.clone(),
+                        permit,
+                        stop.subscribe(),
+                    ));
                 }
                 () = &mut shutdown => break,
             }
@@ -224,13 +244,190 @@ impl Server {
             task.abort();
         }
         tracing::info!("shutting down: waiting for in-flight requests");
-        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        stop.send_replace(true);
+        if tokio::time::timeout(SHUTDOWN_GRACE, stop.closed())
             .await
             .is_err()
         {
             tracing::warn!("shutdown grace period over; closing remaining connections");
         }
     }
+}
+
+/// The HTTP/1.1 + h2 settings, limits included.
+fn http_builder(limits: &ConnLimits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(MAX_HEAD_BYTES);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEAD_BYTES as u32)
+        .max_concurrent_streams(limits.h2_max_concurrent_streams)
+        // Finds peers that vanished with streams open; idle connections
+        // are closed by the keep-alive timeout, PINGs or not.
+        .keep_alive_interval(H2_PING_INTERVAL)
+        .keep_alive_timeout(H2_PING_TIMEOUT);
+    builder
+}
+
+/// Closes a connection over a cap at once, with a 503 when the socket
+/// takes it (HTTP/1.1 clients see why; others see a close).
+fn refuse(
+    stream: TcpStream,
+    peer: SocketAddr,
+    refusal: Refusal,
+    limits: &ConnLimits,
+    log: &mut RateLimitedLog,
+) {
+    let _ = stream.try_write(
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n\r\n",
+    );
+    drop(stream);
+    if let Some(suppressed) = log.allow() {
+        match refusal {
+            Refusal::Total => tracing::warn!(
+                %peer,
+                max_connections = limits.max_connections,
+                refused_since_last_line = suppressed,
+                "connection limit reached (--max-connections); refusing new connections"
+            ),
+            Refusal::PerPeer => tracing::warn!(
+                %peer,
+                max_connections_per_ip = limits.max_connections_per_ip,
+                refused_since_last_line = suppressed,
+                "per-peer connection limit reached (--max-connections-per-ip); refusing"
+            ),
+        }
+    }
+}
+
+/// Serves one admitted connection until it ends, closing it when idle past
+/// the idle or keep-alive timeout, or gracefully at shutdown. Generic over
+/// the IO so a TLS stream can be served the same way.
+async fn serve_connection<I>(
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    io: I,
+    peer: SocketAddr,
+    front: Arc<Front>,
+    limits: Arc<ConnLimits>,
+    permit: ConnPermit,
+    mut stop: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = Arc::new(Activity::default());
+    let service = {
+        let activity = activity.clone();
+        let body_timeout = limits.body_read_timeout;
+        service_fn(move |req: http::Request<hyper::body::Incoming>| {
+            let front = front.clone();
+            let guard = activity.start();
+            async move {
+                let res = handle(&front, req, peer, body_timeout).await;
+                Ok::<_, Infallible>(res.map(|b| GuardedBody::new(b, guard)))
+            }
+        })
+    };
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let mut closing = false;
+    // Set once closed for idleness: when to drop the connection if it has
+    // not ended by itself (an h2 peer that never answers the GOAWAY PING).
+    let mut hard_close: Option<tokio::time::Instant> = None;
+    loop {
+        let next_check = activity.next_check(&limits);
+        tokio::select! {
+            ended = conn.as_mut() => {
+                if let Err(e) = ended {
+                    tracing::debug!(%peer, error = %e, "connection ended with error");
+                }
+                break;
+            }
+            () = activity.became_idle(), if !closing => {}
+            () = tokio::time::sleep_until(next_check), if !closing => {
+                if activity.idle_expired(&limits) {
+                    tracing::debug!(%peer, "closing idle connection");
+                    conn.as_mut().graceful_shutdown();
+                    closing = true;
+                    hard_close = Some(tokio::time::Instant::now() + IDLE_CLOSE_GRACE);
+                }
+            }
+            () = sleep_until_some(hard_close) => {
+                if activity.in_flight() == 0 {
+                    tracing::debug!(%peer, "idle connection did not close; dropping it");
+                    break;
+                }
+                // A request came in as we closed: let it finish.
+                hard_close = Some(tokio::time::Instant::now() + IDLE_CLOSE_GRACE);
+            }
+            _ = stop.changed(), if !closing => {
+                conn.as_mut().graceful_shutdown();
+                closing = true;
+            }
+        }
+    }
+    drop(permit);
+}
+
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One request: the body under the read timeout, the peer address for
+/// `aws:SourceIp`, and a stalled body answered as S3 does.
+async fn handle(
+    front: &Front,
+    req: http::Request<hyper::body::Incoming>,
+    peer: SocketAddr,
+    body_timeout: Duration,
+) -> http::Response<s3s::Body> {
+    let (mut parts, body) = req.into_parts();
+    // aws:SourceIp is the TCP peer, never a forwarded header.
+    parts.extensions.insert(PeerAddr(peer));
+    let (body, timed_out) = TimedBody::new(body, body_timeout);
+    let req = http::Request::from_parts(parts, s3s::Body::http_body(body));
+    let res = front.handle(req).await;
+    if timed_out.is_set() && !res.status().is_success() {
+        // Whatever error the consumer made of it (s3s wraps body errors in
+        // its own), the cause is the stalled body.
+        return request_timeout(res);
+    }
+    res
+}
+
+/// 400 RequestTimeout, keeping the headers the front layer set (request
+/// id, CORS).
+fn request_timeout(res: http::Response<s3s::Body>) -> http::Response<s3s::Body> {
+    let (mut parts, _) = res.into_parts();
+    let request_id = parts
+        .headers
+        .get("x-amz-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let xml = errors::error_xml("RequestTimeout", REQUEST_TIMEOUT_MESSAGE, &[], &request_id);
+    parts.status = http::StatusCode::BAD_REQUEST;
+    parts.headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/xml"),
+    );
+    parts.headers.insert(
+        http::header::CONTENT_LENGTH,
+        http::HeaderValue::from(xml.len()),
+    );
+    // The rest of the body will not be read: tell HTTP/1.1 clients.
+    parts.headers.insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    http::Response::from_parts(parts, s3s::Body::from(xml))
 }
 
 /// The admin accept loop: small, plain HTTP/1.1, no graceful drain needed.

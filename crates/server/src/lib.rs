@@ -20,6 +20,7 @@ mod front;
 mod host;
 mod http_server;
 pub mod keys;
+mod limits;
 mod metrics;
 mod policy;
 mod s3;
@@ -28,6 +29,7 @@ pub mod sigv4;
 pub use buckets::BucketCache;
 pub use front::VaryMode;
 pub use http_server::{Server, ServerConfig, ServerError};
+pub use limits::{ConnLimits, default_max_connections, open_file_limit};
 
 /// Root credentials of a server.
 #[derive(Clone)]

@@ -131,8 +131,8 @@ impl Written {
 }
 
 /// Streams `body` into a new blob, computing MD5 and the `algos` checksums.
-/// Fails with EntityTooLarge past `max_size`, and IncompleteBody when the
-/// stream ends before `expected_len`.
+/// Fails with EntityTooLarge past `max_size`, IncompleteBody when the
+/// stream ends before `expected_len`, RequestTimeout when the client stalls.
 pub async fn write_blob(
     blobs: &dyn BlobStore,
     body: Option<StreamingBlob>,
@@ -148,8 +148,16 @@ pub async fn write_blob(
     if let Some(mut body) = body {
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| {
-                let mut err = s3_err(S3ErrorCode::IncompleteBody);
-                err.set_message("The request body terminated unexpectedly");
+                let mut err = if crate::limits::is_body_timeout(&*e) {
+                    S3Error::with_message(
+                        S3ErrorCode::RequestTimeout,
+                        crate::limits::REQUEST_TIMEOUT_MESSAGE,
+                    )
+                } else {
+                    let mut err = s3_err(S3ErrorCode::IncompleteBody);
+                    err.set_message("The request body terminated unexpectedly");
+                    err
+                };
                 err.set_source(e);
                 err
             })?;
