@@ -470,3 +470,107 @@ async fn h2c_connection_cannot_open_more_than_the_stream_limit() {
         "{refused:?}"
     );
 }
+
+/// A server started under `ulimit -n {nofile}`: (child, addr, log path).
+fn start_with_fd_limit(
+    nofile: u32,
+    args: &[&str],
+    tmp: &tempfile::TempDir,
+) -> (std::process::Child, String, std::path::PathBuf) {
+    use std::io::BufRead;
+    let log = tmp.path().join("server.log");
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_preflight"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(tmp.path().join("data"))
+        .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start preflight");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines.next().expect("banner").expect("banner line");
+        if let Some(url) = line.strip_prefix("Preflight is serving S3 at http://") {
+            break url.trim().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr, log)
+}
+
+async fn served_at(addr: &str) -> bool {
+    let Ok(Ok(mut s)) =
+        tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(addr)).await
+    else {
+        return false;
+    };
+    let req = format!("GET / HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    if s.write_all(req.as_bytes()).await.is_err() {
+        return false;
+    }
+    read_response(&mut s, Duration::from_secs(2))
+        .await
+        .is_some()
+}
+
+/// The case, scaled down: more idle sockets than file descriptors.
+/// Under the default cap (from the fd limit) the server refuses the extra
+/// ones instead of running out of descriptors, logs that about once a
+/// second, and serves again as soon as they go.
+#[tokio::test]
+async fn more_idle_sockets_than_fds_under_the_default_cap() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut child, addr, log) = start_with_fd_limit(256, &[], &tmp);
+    let mut idle = Vec::new();
+    for _ in 0..300 {
+        idle.push(TcpStream::connect(&addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines = text
+        .lines()
+        .filter(|l| l.contains("connection limit reached"))
+        .count();
+    assert!((1..=4).contains(&lines), "{lines} lines:\n{text}");
+    assert!(!text.contains("accept failed"), "{text}");
+    drop(idle);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(served_at(&addr).await);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// With a cap above the fd limit, accept fails (EMFILE): the server backs
+/// off and logs about once a second instead of a line every few ms, and
+/// accepts again once descriptors are free.
+#[tokio::test]
+async fn accept_errors_back_off_and_log_rarely() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut child, addr, log) = start_with_fd_limit(128, &["--max-connections", "1000"], &tmp);
+    let mut idle = Vec::new();
+    for _ in 0..200 {
+        idle.push(TcpStream::connect(&addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines = text.lines().filter(|l| l.contains("accept failed")).count();
+    assert!((1..=5).contains(&lines), "{lines} lines:\n{text}");
+    drop(idle);
+    // The backlog drains (those clients are gone), then serving resumes.
+    let started = Instant::now();
+    while !served_at(&addr).await {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "not serving again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
