@@ -395,7 +395,12 @@ async fn read_frame(s: &mut TcpStream) -> Option<(u8, u8, u32, Vec<u8>)> {
 
 #[tokio::test]
 async fn h2c_connection_cannot_open_more_than_the_stream_limit() {
-    let server = TestServer::start_with(&["--h2-max-concurrent-streams", "4"]);
+    let server = TestServer::start_with(&[
+        "--h2-max-concurrent-streams",
+        "4",
+        "--body-read-timeout",
+        "1s",
+    ]);
     let bucket = bucket_name("h2-streams");
     server
         .client()
@@ -448,17 +453,39 @@ async fn h2c_connection_cannot_open_more_than_the_stream_limit() {
             .unwrap();
     }
     let mut refused = Vec::new();
+    let mut answered = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(4);
     while let Ok(Some((kind, _, stream, payload))) =
-        tokio::time::timeout(Duration::from_millis(1500), read_frame(&mut s)).await
+        tokio::time::timeout_at(deadline.into(), read_frame(&mut s)).await
     {
+        // RST_STREAM NO_ERROR after a response (the body was not read) is
+        // no refusal.
         if kind == FRAME_RST_STREAM {
-            refused.push((stream, u32::from_be_bytes(payload[..4].try_into().unwrap())));
+            let code = u32::from_be_bytes(payload[..4].try_into().unwrap());
+            if code != 0 {
+                refused.push((stream, code));
+            }
+        }
+        if kind == FRAME_HEADERS {
+            // HPACK static index 12 is `:status 400`.
+            answered.push((stream, payload.first() == Some(&0x8c)));
         }
         if kind == FRAME_GOAWAY {
             refused.push((0, u32::from_be_bytes(payload[4..8].try_into().unwrap())));
             break;
         }
+        if answered.len() == 4 {
+            break;
+        }
     }
+    // The four held streams, stalled, are answered 400 (RequestTimeout)
+    // after the body read timeout.
+    answered.sort_unstable();
+    assert_eq!(
+        answered,
+        [(1, true), (3, true), (5, true), (7, true)],
+        "refused: {refused:?}"
+    );
     // Streams 9 and 11 are over the limit: REFUSED_STREAM (7) or a
     // PROTOCOL_ERROR (1); streams 1..7 are kept.
     assert!(

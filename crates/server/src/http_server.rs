@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http_body::Body as _;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -391,6 +392,11 @@ async fn handle(
     let (mut parts, body) = req.into_parts();
     // aws:SourceIp is the TCP peer, never a forwarded header.
     parts.extensions.insert(PeerAddr(peer));
+    if body.is_end_stream() {
+        // No body (GET, HEAD...): no timer to set.
+        let req = http::Request::from_parts(parts, s3s::Body::from(body));
+        return front.handle(req).await;
+    }
     let (body, timed_out) = TimedBody::new(body, body_timeout);
     let req = http::Request::from_parts(parts, s3s::Body::http_body(body));
     let res = front.handle(req).await;
