@@ -111,6 +111,9 @@ struct ServeArgs {
     /// Answer 400 RequestTimeout when a request body sends nothing this long.
     #[arg(long, default_value = "30s", value_parser = units::parse_duration)]
     body_read_timeout: Duration,
+    /// Close a connection whose client reads nothing of a response this long.
+    #[arg(long, default_value = "60s", value_parser = units::parse_duration)]
+    send_timeout: Duration,
     /// Open connections at most [default: from the open-file limit, about
     /// half of it].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
@@ -135,6 +138,7 @@ impl ServeArgs {
             keep_alive_timeout: self.keep_alive_timeout,
             header_read_timeout: self.header_read_timeout,
             body_read_timeout: self.body_read_timeout,
+            send_timeout: self.send_timeout,
             max_connections,
             max_connections_per_ip: usize::try_from(self.max_connections_per_ip)
                 .unwrap_or(usize::MAX),

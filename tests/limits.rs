@@ -601,3 +601,51 @@ async fn accept_errors_back_off_and_log_rarely() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// A download the client never reads is cut after `--send-timeout`: the
+/// client gets what the socket buffers held, then the close, not the rest.
+#[tokio::test]
+async fn unread_download_is_closed_after_the_send_timeout() {
+    let server = TestServer::start_with(&["--send-timeout", "1s"]);
+    let bucket = bucket_name("unread");
+    let s3 = server.client();
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let size = 32 * 1024 * 1024;
+    s3.put_object()
+        .bucket(&bucket)
+        .key("big")
+        .body(vec![b'z'; size].into())
+        .send()
+        .await
+        .unwrap();
+    let url = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("big")
+        .presigned(
+            aws_sdk_s3::presigning::PresigningConfig::expires_in(Duration::from_secs(600)).unwrap(),
+        )
+        .await
+        .unwrap()
+        .uri()
+        .to_owned();
+    let mut s = connect(&server).await;
+    let req = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\n\r\n",
+        path_and_query(&url),
+        server.addr
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut received = 0usize;
+    let mut buf = vec![0u8; 1 << 20];
+    let ended = loop {
+        match tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break true,
+            Ok(Ok(n)) => received += n,
+            Err(_) => break false,
+        }
+    };
+    assert!(ended, "the connection was closed");
+    assert!(received < size, "got {received} of {size} bytes");
+}

@@ -29,7 +29,7 @@ use crate::host::PreflightHost;
 use crate::keys::KeyStore;
 use crate::limits::{
     AcceptBackoff, Activity, ConnLimits, ConnPermit, ConnTracker, GuardedBody,
-    REQUEST_TIMEOUT_MESSAGE, RateLimitedLog, Refusal, TimedBody,
+    REQUEST_TIMEOUT_MESSAGE, RateLimitedLog, Refusal, SendTimeoutIo, TimedBody,
 };
 use crate::s3::PreflightS3;
 use crate::s3::cors_api::CorsRoute;
@@ -227,9 +227,10 @@ impl Server {
                     if let Err(e) = stream.set_nodelay(true) {
                         tracing::warn!(error = %e, "TCP_NODELAY failed");
                     }
+                    let io = SendTimeoutIo::new(stream, limits.send_timeout);
                     tokio::spawn(serve_connection(
                         builder.clone(),
-                        stream,
+                        io,
                         peer,
                         self.front.clone(),
                         limits.clone(),

@@ -10,12 +10,16 @@
 //! - [`TimedBody`] fails a request body that sends no byte for
 //!   `--body-read-timeout` with [`BodyReadTimeout`], which S3 answers with
 //!   400 `RequestTimeout`.
+//! - [`SendTimeoutIo`] fails the connection when the client reads nothing
+//!   of a response for `--send-timeout` (a download nobody reads would hold
+//!   its socket and blob file forever).
 //! - [`AcceptBackoff`] sleeps, growing, on accept errors (EMFILE) and logs
 //!   at most once a second instead of flooding the log.
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::future::Future;
+use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +29,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 
@@ -39,6 +44,8 @@ pub struct ConnLimits {
     pub header_read_timeout: Duration,
     /// Longest wait for the next byte of a request body (`--body-read-timeout`).
     pub body_read_timeout: Duration,
+    /// Longest a write to the client may make no progress (`--send-timeout`).
+    pub send_timeout: Duration,
     /// Open connections, all peers (`--max-connections`).
     pub max_connections: usize,
     /// Open connections from one IP address (`--max-connections-per-ip`).
@@ -54,6 +61,7 @@ impl Default for ConnLimits {
             keep_alive_timeout: Duration::from_secs(60),
             header_read_timeout: Duration::from_secs(30),
             body_read_timeout: Duration::from_secs(30),
+            send_timeout: Duration::from_secs(60),
             max_connections: default_max_connections(),
             max_connections_per_ip: 256,
             h2_max_concurrent_streams: 100,
@@ -473,6 +481,101 @@ where
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// A connection's IO whose writes fail with `TimedOut` when they make no
+/// progress for `timeout` (the client's receive window stays closed).
+/// Reads pass through: request bodies have their own timeout, idle
+/// connections the idle timeouts.
+pub struct SendTimeoutIo<I> {
+    io: I,
+    timeout: Duration,
+    sleep: Pin<Box<Sleep>>,
+    armed: bool,
+}
+
+impl<I> SendTimeoutIo<I> {
+    pub fn new(io: I, timeout: Duration) -> Self {
+        Self {
+            io,
+            timeout,
+            sleep: Box::pin(tokio::time::sleep(timeout)),
+            armed: false,
+        }
+    }
+
+    /// The write is pending: start the clock if it is not running, and
+    /// fail once it runs out.
+    fn stalled<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        if !self.armed {
+            self.armed = true;
+            let deadline = Instant::now() + self.timeout;
+            self.sleep.as_mut().reset(deadline);
+        }
+        ready!(self.sleep.as_mut().poll(cx));
+        Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the client read nothing for the send timeout",
+        )))
+    }
+
+    fn progressed<T>(
+        &mut self,
+        r: Poll<io::Result<T>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<T>> {
+        match r {
+            Poll::Ready(r) => {
+                self.armed = false;
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.stalled(cx),
+        }
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for SendTimeoutIo<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for SendTimeoutIo<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.progressed(r, cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.progressed(r, cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let r = Pin::new(&mut self.io).poll_flush(cx);
+        self.progressed(r, cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let r = Pin::new(&mut self.io).poll_shutdown(cx);
+        self.progressed(r, cx)
     }
 }
 
