@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! hyper (HTTP/1.1 + h2, TCP_NODELAY, graceful shutdown)
+//!   + limits (connection caps, idle/keep-alive/body/send timeouts)
 //!   └ front (request id, limits, CORS: answers OPTIONS, decorates responses)
 //!       └ s3s S3Service
 //!           • auth   → access keys (root + users)
