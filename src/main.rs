@@ -103,7 +103,7 @@ struct ServeArgs {
     #[arg(long, default_value = "10s", value_parser = units::parse_duration)]
     idle_timeout: Duration,
     /// Close a connection idle this long between requests (HTTP/1.1 and h2).
-    #[arg(long, default_value = "60s", value_parser = units::parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = units::parse_duration)]
     keep_alive_timeout: Duration,
     /// Time a client has to send a whole request head (HTTP/1.1).
     #[arg(long, default_value = "30s", value_parser = units::parse_duration)]

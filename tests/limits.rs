@@ -663,3 +663,15 @@ async fn unread_download_is_closed_after_the_send_timeout() {
     assert!(ended, "the connection was closed");
     assert!(received < size, "got {received} of {size} bytes");
 }
+
+#[tokio::test]
+async fn idle_admin_connection_is_closed() {
+    let server =
+        TestServer::start_with(&["--admin-addr", "127.0.0.1:0", "--header-read-timeout", "1s"]);
+    let admin = server.admin_addr.clone().expect("admin address");
+    let mut s = TcpStream::connect(&admin).await.unwrap();
+    let elapsed = closed_within(&mut s, Duration::from_secs(4))
+        .await
+        .expect("an idle admin connection is closed after --header-read-timeout");
+    assert!(elapsed >= Duration::from_millis(800), "{elapsed:?}");
+}

@@ -197,7 +197,7 @@ impl Server {
         let (stop, _) = watch::channel(false);
         let admin_task = self
             .admin
-            .map(|(listener, ctx)| tokio::spawn(serve_admin(listener, ctx)));
+            .map(|(listener, ctx)| tokio::spawn(serve_admin(listener, ctx, limits.clone())));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -438,7 +438,9 @@ fn request_timeout(res: http::Response<s3s::Body>) -> http::Response<s3s::Body> 
 }
 
 /// The admin accept loop: small, plain HTTP/1.1, no graceful drain needed.
-async fn serve_admin(listener: TcpListener, ctx: Arc<AdminContext>) {
+/// hyper's header read timeout runs from the moment it waits for a request
+/// head, so it also closes idle admin connections.
+async fn serve_admin(listener: TcpListener, ctx: Arc<AdminContext>, limits: Arc<ConnLimits>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -446,9 +448,12 @@ async fn serve_admin(listener: TcpListener, ctx: Arc<AdminContext>) {
         };
         let _ = stream.set_nodelay(true);
         let ctx = ctx.clone();
+        let limits = limits.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| admin::handle(ctx.clone(), req));
             let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });

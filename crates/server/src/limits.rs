@@ -39,6 +39,8 @@ pub struct ConnLimits {
     /// A connection idle this long between requests is closed (`--keep-alive-timeout`).
     pub keep_alive_timeout: Duration,
     /// Time to send a whole request head, HTTP/1.1 (`--header-read-timeout`).
+    /// hyper starts it as soon as it waits for a head, so it also bounds an
+    /// HTTP/1.1 connection idle between requests.
     pub header_read_timeout: Duration,
     /// Longest wait for the next byte of a request body (`--body-read-timeout`).
     pub body_read_timeout: Duration,
@@ -56,7 +58,7 @@ impl Default for ConnLimits {
     fn default() -> Self {
         Self {
             idle_timeout: Duration::from_secs(10),
-            keep_alive_timeout: Duration::from_secs(60),
+            keep_alive_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(30),
             body_read_timeout: Duration::from_secs(30),
             send_timeout: Duration::from_secs(60),
