@@ -131,6 +131,7 @@ impl ConnTracker {
 
     /// A slot for a connection from `ip`, held until the permit drops.
     pub fn try_admit(&self, ip: IpAddr) -> Result<ConnPermit, Refusal> {
+        let ip = peer_key(ip);
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         if counts.total >= self.max_total {
             return Err(Refusal::Total);
@@ -150,6 +151,19 @@ impl ConnTracker {
     /// Open connections now.
     pub fn open(&self) -> usize {
         self.counts.lock().unwrap_or_else(|e| e.into_inner()).total
+    }
+}
+
+/// Whom the per-peer cap counts: the IPv4 address, or the /64 of an IPv6
+/// address (one host usually holds a whole /64 and could pick a fresh
+/// address for each connection).
+fn peer_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
     }
 }
 
@@ -410,6 +424,18 @@ mod tests {
         drop(a1);
         assert_eq!(t.open(), 2);
         assert!(t.try_admit(a).is_ok());
+    }
+
+    #[test]
+    fn ipv6_peers_are_counted_by_their_64() {
+        let t = ConnTracker::new(10, 1);
+        let _a = t.try_admit("2001:db8:1:2::1".parse().unwrap()).unwrap();
+        let same_64 = t.try_admit("2001:db8:1:2:ffff::9".parse().unwrap());
+        assert_eq!(same_64.unwrap_err(), Refusal::PerPeer);
+        assert!(t.try_admit("2001:db8:1:3::1".parse().unwrap()).is_ok());
+        let _v4 = t.try_admit("192.0.2.1".parse().unwrap()).unwrap();
+        let mapped = t.try_admit("::ffff:192.0.2.1".parse().unwrap());
+        assert_eq!(mapped.unwrap_err(), Refusal::PerPeer);
     }
 
     #[test]
