@@ -10,11 +10,12 @@ mod units;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use preflight_server::tls::TlsFiles;
-use preflight_server::{RootCredentials, Server, ServerConfig, VaryMode};
+use preflight_server::{ConnLimits, RootCredentials, Server, ServerConfig, VaryMode};
 use tracing_subscriber::EnvFilter;
 
 /// Many small short-lived allocations per request on several threads:
@@ -114,6 +115,52 @@ struct ServeArgs {
     /// `30m`, `90s`) and delete their parts. Off by default.
     #[arg(long, value_parser = parse_upload_age)]
     abort_incomplete_uploads_after: Option<std::time::Duration>,
+    /// Close a new connection that has not started a request within this.
+    #[arg(long, default_value = "10s", value_parser = units::parse_duration)]
+    idle_timeout: Duration,
+    /// Close a connection idle this long between requests (HTTP/1.1 and h2).
+    #[arg(long, default_value = "30s", value_parser = units::parse_duration)]
+    keep_alive_timeout: Duration,
+    /// Time a client has to send a whole request head (HTTP/1.1).
+    #[arg(long, default_value = "30s", value_parser = units::parse_duration)]
+    header_read_timeout: Duration,
+    /// Answer 400 RequestTimeout when a request body sends nothing this long.
+    #[arg(long, default_value = "30s", value_parser = units::parse_duration)]
+    body_read_timeout: Duration,
+    /// Close a connection whose client reads nothing of a response this long.
+    #[arg(long, default_value = "60s", value_parser = units::parse_duration)]
+    send_timeout: Duration,
+    /// Open connections at most [default: from the open-file limit, about
+    /// half of it].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: Option<u64>,
+    /// Open connections from one IP address at most.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections_per_ip: u64,
+    /// Streams open at once on one HTTP/2 connection.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    h2_max_concurrent_streams: u32,
+}
+
+impl ServeArgs {
+    fn limits(&self) -> ConnLimits {
+        let max_connections = self
+            .max_connections
+            .map_or_else(preflight_server::default_max_connections, |n| {
+                usize::try_from(n).unwrap_or(usize::MAX)
+            });
+        ConnLimits {
+            idle_timeout: self.idle_timeout,
+            keep_alive_timeout: self.keep_alive_timeout,
+            header_read_timeout: self.header_read_timeout,
+            body_read_timeout: self.body_read_timeout,
+            send_timeout: self.send_timeout,
+            max_connections,
+            max_connections_per_ip: usize::try_from(self.max_connections_per_ip)
+                .unwrap_or(usize::MAX),
+            h2_max_concurrent_streams: self.h2_max_concurrent_streams,
+        }
+    }
 }
 
 fn parse_upload_age(s: &str) -> Result<std::time::Duration, String> {
@@ -161,6 +208,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
+    let limits = args.limits();
+    tracing::info!(
+        max_connections = limits.max_connections,
+        max_connections_per_ip = limits.max_connections_per_ip,
+        open_file_limit = preflight_server::open_file_limit(),
+        "connection limits"
+    );
     let (root, source) = match (args.access_key, args.secret_key) {
         (Some(access_key), Some(secret_key)) => (
             RootCredentials {
@@ -194,6 +248,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         post_max_size: args.post_max_size,
         tls,
         abort_incomplete_uploads_after: args.abort_incomplete_uploads_after,
+        limits,
         cors_vary: match args.cors_vary {
             CorsVary::Aws => VaryMode::Aws,
             CorsVary::Always => VaryMode::Always,

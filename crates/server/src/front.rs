@@ -186,10 +186,10 @@ impl Front {
 fn is_delete_objects(parts: &http::request::Parts, target: &Target) -> bool {
     parts.method == Method::POST
         && matches!(target, Target::Bucket(_))
-        && parts
-            .uri
-            .query()
-            .is_some_and(|q| q.split('&').any(|kv| kv.split('=').next() == Some("delete")))
+        && parts.uri.query().is_some_and(|q| {
+            q.split('&')
+                .any(|kv| kv.split('=').next() == Some("delete"))
+        })
 }
 
 /// DeleteObjects must carry `Content-MD5` or an `x-amz-checksum-*` value that

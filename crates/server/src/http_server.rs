@@ -7,14 +7,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http_body::Body as _;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use preflight_store::{FsBlobStore, SqliteMetaStore, StoreError};
 use s3s::service::S3ServiceBuilder;
 use thiserror::Error;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::RootCredentials;
@@ -22,9 +25,14 @@ use crate::access::{AccessLayer, PeerAddr, SecureTransport};
 use crate::admin::{self, AdminContext};
 use crate::auth::KeyAuth;
 use crate::buckets::BucketCache;
+use crate::errors;
 use crate::front::{Front, VaryMode};
 use crate::host::PreflightHost;
 use crate::keys::KeyStore;
+use crate::limits::{
+    AcceptBackoff, Activity, ConnLimits, ConnPermit, ConnTracker, GuardedBody,
+    REQUEST_TIMEOUT_MESSAGE, RateLimitedLog, Refusal, SendTimeoutIo, TimedBody,
+};
 use crate::s3::PreflightS3;
 use crate::s3::cors_api::CorsRoute;
 use crate::s3::post_object::PostObjectHandler;
@@ -34,8 +42,11 @@ use crate::tls::{self, CertResolver, TlsFiles};
 const XML_MAX_BODY: usize = 2 * 1024 * 1024;
 /// Largest request head hyper will buffer.
 const MAX_HEAD_BYTES: usize = 256 * 1024;
-/// How long a client may take to send request headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// h2 keep-alive PING: how often, and how long to wait for the answer.
+const H2_PING_INTERVAL: Duration = Duration::from_secs(30);
+const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a connection closed for idleness may take to go by itself.
+const IDLE_CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// How long shutdown waits for in-flight requests.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -58,6 +69,8 @@ pub struct ServerConfig {
     /// Abort multipart uploads initiated longer ago than this, releasing
     /// their parts (`None`: keep them until completed or aborted).
     pub abort_incomplete_uploads_after: Option<Duration>,
+    /// Timeouts and caps on connections and request bodies.
+    pub limits: ConnLimits,
 }
 
 #[derive(Debug, Error)]
@@ -79,6 +92,7 @@ pub enum ServerError {
 pub struct Server {
     listener: TcpListener,
     front: Arc<Front>,
+    limits: ConnLimits,
     admin: Option<(TcpListener, Arc<AdminContext>)>,
     /// Both listeners speak TLS when set.
     tls: Option<TlsAcceptor>,
@@ -182,6 +196,7 @@ impl Server {
         Ok(Server {
             listener,
             front,
+            limits: config.limits,
             admin,
             tls,
         })
@@ -205,27 +220,38 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .max_buf_size(MAX_HEAD_BYTES);
-        builder.http2().max_header_list_size(MAX_HEAD_BYTES as u32);
-        let builder = Arc::new(builder);
-        let graceful = GracefulShutdown::new();
-        let admin_task = self
-            .admin
-            .map(|(listener, ctx)| tokio::spawn(serve_admin(listener, ctx, self.tls.clone())));
+        let limits = Arc::new(self.limits);
+        let builder = Arc::new(http_builder(&limits));
+        let tracker = ConnTracker::new(limits.max_connections, limits.max_connections_per_ip);
+        let mut backoff = AcceptBackoff::default();
+        let mut refusals = RateLimitedLog::new(Duration::from_secs(1));
+        // Each connection task holds a receiver: `closed()` on the sender
+        // tells when the last one has ended.
+        let (stop, _) = watch::channel(false);
+        let admin_task = self.admin.map(|(listener, ctx)| {
+            tokio::spawn(serve_admin(listener, ctx, limits.clone(), self.tls.clone()))
+        });
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => {
                     let (stream, peer) = match accepted {
-                        Ok(a) => a,
+                        Ok(a) => {
+                            backoff.reset();
+                            a
+                        }
                         Err(e) => {
-                            tracing::warn!(error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            let pause = backoff.on_error(&e, tracker.open());
+                            tokio::select! {
+                                () = tokio::time::sleep(pause) => continue,
+                                () = &mut shutdown => break,
+                            }
+                        }
+                    };
+                    let permit = match tracker.try_admit(peer.ip()) {
+                        Ok(p) => p,
+                        Err(refusal) => {
+                            refuse(stream, peer, refusal, &limits, &mut refusals, self.tls.is_none());
                             continue;
                         }
                     };
@@ -234,26 +260,20 @@ impl Server {
                     if let Err(e) = stream.set_nodelay(true) {
                         tracing::warn!(error = %e, "TCP_NODELAY failed");
                     }
-                    let front = self.front.clone();
                     let tls = self.tls.clone();
                     let builder = builder.clone();
-                    let watcher = graceful.watcher();
+                    let front = self.front.clone();
+                    let limits = limits.clone();
+                    let stop = stop.subscribe();
                     tokio::spawn(async move {
-                        // The TLS handshake runs here, off the accept loop.
+                        // The TLS handshake runs here, off the accept loop,
+                        // under its own timeout; the permit is held through it.
                         let Some((io, secure)) = tls::accept(tls.as_ref(), stream, peer).await else {
                             return;
                         };
-                        let service = service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
-                            let front = front.clone();
-                            // aws:SourceIp is the TCP peer, never a forwarded header.
-                            req.extensions_mut().insert(PeerAddr(peer));
-                            req.extensions_mut().insert(SecureTransport(secure));
-                            async move { Ok::<_, Infallible>(front.handle(req).await) }
-                        });
-                        let conn = builder.serve_connection(TokioIo::new(io), service).into_owned();
-                        if let Err(e) = watcher.watch(conn).await {
-                            tracing::debug!(%peer, error = %e, "connection ended with error");
-                        }
+                        let io = SendTimeoutIo::new(io, limits.send_timeout);
+                        let remote = Remote { addr: peer, secure };
+                        serve_connection(builder, io, remote, front, limits, permit, stop).await;
                     });
                 }
                 () = &mut shutdown => break,
@@ -264,7 +284,8 @@ impl Server {
             task.abort();
         }
         tracing::info!("shutting down: waiting for in-flight requests");
-        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        stop.send_replace(true);
+        if tokio::time::timeout(SHUTDOWN_GRACE, stop.closed())
             .await
             .is_err()
         {
@@ -273,10 +294,222 @@ impl Server {
     }
 }
 
+/// The HTTP/1.1 + h2 settings, limits included.
+fn http_builder(limits: &ConnLimits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(MAX_HEAD_BYTES);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEAD_BYTES as u32)
+        .max_concurrent_streams(limits.h2_max_concurrent_streams)
+        // Finds peers that vanished with streams open; idle connections
+        // are closed by the keep-alive timeout, PINGs or not.
+        .keep_alive_interval(H2_PING_INTERVAL)
+        .keep_alive_timeout(H2_PING_TIMEOUT);
+    builder
+}
+
+/// Closes a connection over a cap at once, with a 503 when the socket
+/// takes it (HTTP/1.1 clients see why; others see a close).
+fn refuse(
+    stream: TcpStream,
+    peer: SocketAddr,
+    refusal: Refusal,
+    limits: &ConnLimits,
+    log: &mut RateLimitedLog,
+    plain: bool,
+) {
+    // A TLS client would read plain text as a broken handshake: just close.
+    if plain {
+        let _ = stream.try_write(
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n\r\n",
+        );
+    }
+    drop(stream);
+    if let Some(suppressed) = log.allow() {
+        match refusal {
+            Refusal::Total => tracing::warn!(
+                %peer,
+                max_connections = limits.max_connections,
+                refused_since_last_line = suppressed,
+                "connection limit reached (--max-connections); refusing new connections"
+            ),
+            Refusal::PerPeer => tracing::warn!(
+                %peer,
+                max_connections_per_ip = limits.max_connections_per_ip,
+                refused_since_last_line = suppressed,
+                "per-peer connection limit reached (--max-connections-per-ip); refusing"
+            ),
+        }
+    }
+}
+
+/// The far end of a connection, as the access layer's condition keys see it.
+#[derive(Debug, Clone, Copy)]
+struct Remote {
+    addr: SocketAddr,
+    /// Over Preflight's own TLS.
+    secure: bool,
+}
+
+/// Serves one admitted connection until it ends, closing it when idle past
+/// the idle or keep-alive timeout, or gracefully at shutdown. Generic over
+/// the IO so a TLS stream can be served the same way.
+async fn serve_connection<I>(
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    io: I,
+    remote: Remote,
+    front: Arc<Front>,
+    limits: Arc<ConnLimits>,
+    permit: ConnPermit,
+    mut stop: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = Arc::new(Activity::default());
+    let service = {
+        let activity = activity.clone();
+        let body_timeout = limits.body_read_timeout;
+        service_fn(move |req: http::Request<hyper::body::Incoming>| {
+            let front = front.clone();
+            let guard = activity.start();
+            async move {
+                let res = handle(&front, req, remote, body_timeout).await;
+                Ok::<_, Infallible>(res.map(|b| GuardedBody::new(b, guard)))
+            }
+        })
+    };
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let mut closing = false;
+    // Set once closed for idleness: when to drop the connection if it has
+    // not ended by itself (an h2 peer that never answers the GOAWAY PING).
+    let mut hard_close: Option<tokio::time::Instant> = None;
+    loop {
+        let next_check = activity.next_check(&limits);
+        tokio::select! {
+            ended = conn.as_mut() => {
+                if let Err(e) = ended {
+                    tracing::debug!(peer = %remote.addr, error = %e, "connection ended with error");
+                }
+                break;
+            }
+            () = activity.became_idle(), if !closing => {}
+            () = tokio::time::sleep_until(next_check), if !closing => {
+                if activity.idle_expired(&limits) {
+                    tracing::debug!(peer = %remote.addr, "closing idle connection");
+                    conn.as_mut().graceful_shutdown();
+                    closing = true;
+                    hard_close = Some(tokio::time::Instant::now() + IDLE_CLOSE_GRACE);
+                }
+            }
+            () = sleep_until_some(hard_close) => {
+                if activity.in_flight() == 0 {
+                    tracing::debug!(peer = %remote.addr, "idle connection did not close; dropping it");
+                    break;
+                }
+                // A request came in as we closed: let it finish.
+                hard_close = Some(tokio::time::Instant::now() + IDLE_CLOSE_GRACE);
+            }
+            _ = stop.changed(), if !closing => {
+                conn.as_mut().graceful_shutdown();
+                closing = true;
+            }
+        }
+    }
+    drop(permit);
+}
+
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One request: the body under the read timeout, the peer address for
+/// `aws:SourceIp`, and a stalled body answered as S3 does.
+async fn handle(
+    front: &Front,
+    req: http::Request<hyper::body::Incoming>,
+    remote: Remote,
+    body_timeout: Duration,
+) -> http::Response<s3s::Body> {
+    let (mut parts, body) = req.into_parts();
+    // aws:SourceIp is the TCP peer, never a forwarded header; likewise
+    // aws:SecureTransport is Preflight's own TLS, never a proxy's.
+    parts.extensions.insert(PeerAddr(remote.addr));
+    parts.extensions.insert(SecureTransport(remote.secure));
+    if body.is_end_stream() {
+        // No body (GET, HEAD...): no timer to set.
+        let req = http::Request::from_parts(parts, s3s::Body::from(body));
+        return front.handle(req).await;
+    }
+    let (body, timed_out) = TimedBody::new(body, body_timeout);
+    let req = http::Request::from_parts(parts, s3s::Body::http_body(body));
+    let res = front.handle(req).await;
+    if timed_out.is_set() && !res.status().is_success() {
+        // Whatever error the consumer made of it (s3s wraps body errors in
+        // its own), the cause is the stalled body.
+        return request_timeout(res);
+    }
+    res
+}
+
+/// 400 RequestTimeout, keeping the headers the front layer set (request
+/// id, CORS).
+fn request_timeout(res: http::Response<s3s::Body>) -> http::Response<s3s::Body> {
+    let (mut parts, _) = res.into_parts();
+    let request_id = parts
+        .headers
+        .get("x-amz-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let xml = errors::error_xml("RequestTimeout", REQUEST_TIMEOUT_MESSAGE, &[], &request_id);
+    parts.status = http::StatusCode::BAD_REQUEST;
+    parts.headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/xml"),
+    );
+    parts.headers.insert(
+        http::header::CONTENT_LENGTH,
+        http::HeaderValue::from(xml.len()),
+    );
+    // The rest of the body will not be read: tell HTTP/1.1 clients.
+    parts.headers.insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    http::Response::from_parts(parts, s3s::Body::from(xml))
+}
+
 /// The admin accept loop: small, no graceful drain needed. HTTP/1.1 and h2
-/// (by ALPN over TLS, by prior knowledge in plain text).
-async fn serve_admin(listener: TcpListener, ctx: Arc<AdminContext>, tls: Option<TlsAcceptor>) {
-    let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
+/// (by ALPN over TLS, by prior knowledge in plain text). hyper's header read
+/// timeout runs from the moment it waits for a request head, so it also
+/// closes idle HTTP/1.1 admin connections.
+async fn serve_admin(
+    listener: TcpListener,
+    ctx: Arc<AdminContext>,
+    limits: Arc<ConnLimits>,
+    tls: Option<TlsAcceptor>,
+) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(H2_PING_INTERVAL)
+        .keep_alive_timeout(H2_PING_TIMEOUT);
+    let builder = Arc::new(builder);
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! hyper (HTTP/1.1 + h2, TCP_NODELAY, graceful shutdown; optional TLS: tls.rs)
+//!   + limits (connection caps, idle/keep-alive/body/send timeouts)
 //!   └ front (request id, limits, CORS: answers OPTIONS, decorates responses)
 //!       └ s3s S3Service
 //!           • auth   → access keys (root + users)
@@ -21,6 +22,7 @@ mod front;
 mod host;
 mod http_server;
 pub mod keys;
+mod limits;
 mod metrics;
 mod policy;
 mod s3;
@@ -31,6 +33,7 @@ pub mod tls;
 pub use buckets::BucketCache;
 pub use front::VaryMode;
 pub use http_server::{Server, ServerConfig, ServerError};
+pub use limits::{ConnLimits, default_max_connections, open_file_limit};
 
 /// Root credentials of a server.
 #[derive(Clone)]

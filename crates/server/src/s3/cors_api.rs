@@ -206,7 +206,6 @@ fn strip_ids(xml: &str) -> String {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -166,8 +166,9 @@ fn find_checksum(checksums: &[(String, String)], algo: ChecksumAlgo) -> Option<&
 }
 
 /// Streams `body` into a new unfinished blob, computing MD5 and the `algos`
-/// checksums. Fails with EntityTooLarge past `max_size`, and IncompleteBody
-/// when the stream ends before `expected_len`.
+/// checksums. Fails with EntityTooLarge past `max_size`, IncompleteBody when
+/// the stream ends before `expected_len`, RequestTimeout when the client
+/// stalls.
 pub async fn write_blob(
     blobs: &dyn BlobStore,
     body: Option<StreamingBlob>,
@@ -182,7 +183,18 @@ pub async fn write_blob(
     let mut size: u64 = 0;
     if let Some(mut body) = body {
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(crate::errors::body_stream_error)?;
+            let chunk = chunk.map_err(|e| {
+                if crate::limits::is_body_timeout(&*e) {
+                    let mut err = S3Error::with_message(
+                        S3ErrorCode::RequestTimeout,
+                        crate::limits::REQUEST_TIMEOUT_MESSAGE,
+                    );
+                    err.set_source(e);
+                    err
+                } else {
+                    crate::errors::body_stream_error(e)
+                }
+            })?;
             size += chunk.len() as u64;
             if size > max_size {
                 return Err(s3_err(S3ErrorCode::EntityTooLarge));
