@@ -519,7 +519,15 @@ async fn serve_admin(
         let ctx = ctx.clone();
         let tls = tls.clone();
         let builder = builder.clone();
+        let first_byte_timeout = limits.header_read_timeout;
         tokio::spawn(async move {
+            // The auto builder reads the first bytes to tell HTTP/1.1 from
+            // h2 before any of hyper's timers run: bound that wait here.
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(first_byte_timeout, stream.peek(&mut first)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return,
+            }
             let Some((io, _secure)) = tls::accept(tls.as_ref(), stream, peer).await else {
                 return;
             };
