@@ -2,6 +2,7 @@
 
 mod acl;
 mod bucket;
+mod copy_source;
 pub mod cors_api;
 mod headers;
 pub mod integrity;
@@ -127,6 +128,29 @@ impl PreflightS3 {
                 }
             }
         });
+    }
+
+    /// The end of a commit point that points a name at new blobs: `put` is
+    /// the metadata commit; the blobs of what it replaced are released, or,
+    /// if it failed, the new blobs, which nothing references.
+    async fn record_new_blobs<R>(
+        &self,
+        put: impl Future<Output = preflight_store::StoreResult<Option<R>>>,
+        new_blobs: impl FnOnce() -> Vec<BlobId>,
+        old_blobs: impl FnOnce(R) -> Vec<BlobId>,
+    ) -> S3Result<()> {
+        match put.await {
+            Ok(replaced) => {
+                if let Some(old) = replaced {
+                    self.release_blobs(old_blobs(old)).await;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.release_blobs(new_blobs()).await;
+                Err(crate::errors::store_err(e))
+            }
+        }
     }
 
     /// Deletes the parts of aborted uploads at once. Unlike an object's

@@ -11,27 +11,15 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use time::OffsetDateTime;
 
 use super::acl::canned_object_acl;
-use super::headers::{HeaderInputs, check_storage_class, object_headers, refuse_grant_headers};
-use super::object::copy_source;
-use super::read::{etag_of, object_stream};
+use super::copy_source::{copy_range, copy_source};
+use super::headers::{NewObjectInput, check_new_object, object_headers};
+use super::read::{MAX_PART_NUMBER, check_part_number, etag_of, object_stream};
 use super::write::{ChecksumAlgo, Received, write_blob};
 use super::{MAX_PUT_SIZE, PreflightS3, commit_point};
 use crate::errors::{s3_err, store_err};
 
-const MAX_PART_NUMBER: i32 = 10_000;
 /// Every part but the last must be at least 5 MiB.
 const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
-
-pub(super) fn check_part_number(n: i32) -> S3Result<u32> {
-    if (1..=MAX_PART_NUMBER).contains(&n) {
-        Ok(n as u32)
-    } else {
-        Err(S3Error::with_message(
-            S3ErrorCode::InvalidArgument,
-            "Part number must be an integer between 1 and 10000, inclusive",
-        ))
-    }
-}
 
 async fn load_upload(
     s3: &PreflightS3,
@@ -57,18 +45,9 @@ pub async fn create_multipart_upload(
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
     let input = req.input;
     s3.bucket(&input.bucket)?;
-    check_storage_class(input.storage_class.as_ref())?;
-    refuse_grant_headers(&input)?;
-    let acl = canned_object_acl(input.acl.as_ref().map(|a| a.as_str()))?;
-    let headers = object_headers(HeaderInputs {
-        content_type: input.content_type.as_deref(),
-        cache_control: input.cache_control.as_deref(),
-        content_disposition: input.content_disposition.as_deref(),
-        content_encoding: input.content_encoding.as_deref(),
-        content_language: input.content_language.as_deref(),
-        expires: input.expires.as_ref(),
-        metadata: input.metadata.as_ref(),
-    })?;
+    check_new_object(&input)?;
+    let acl = canned_object_acl(input.canned_acl())?;
+    let headers = object_headers(input.header_inputs())?;
     let upload = UploadRecord {
         upload_id: uuid::Uuid::new_v4().simple().to_string(),
         bucket: input.bucket.clone(),
@@ -107,18 +86,13 @@ async fn commit_part(
             last_modified: OffsetDateTime::now_utc(),
             checksums: written.checksums,
         };
-        match s3.meta.put_part(&upload_id, &part).await {
-            Ok(replaced) => {
-                if let Some(old) = replaced {
-                    s3.release_blobs([old.blob]).await;
-                }
-                Ok(part)
-            }
-            Err(e) => {
-                s3.release_blobs([part.blob.clone()]).await;
-                Err(store_err(e))
-            }
-        }
+        s3.record_new_blobs(
+            s3.meta.put_part(&upload_id, &part),
+            || vec![part.blob.clone()],
+            |old| vec![old.blob],
+        )
+        .await?;
+        Ok(part)
     })
     .await
 }
@@ -158,30 +132,6 @@ pub async fn upload_part(
         checksum_sha256: part_checksum(&part, ChecksumAlgo::Sha256),
         ..Default::default()
     }))
-}
-
-/// Parses `x-amz-copy-source-range: bytes=first-last` against a size.
-fn copy_range(range: Option<&str>, size: u64) -> S3Result<(u64, u64)> {
-    let Some(range) = range else {
-        return Ok((0, size));
-    };
-    let invalid = || {
-        S3Error::with_message(
-            S3ErrorCode::InvalidArgument,
-            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy",
-        )
-    };
-    let spec = range.strip_prefix("bytes=").ok_or_else(invalid)?;
-    let (a, b) = spec.split_once('-').ok_or_else(invalid)?;
-    let first: u64 = a.parse().map_err(|_| invalid())?;
-    let last: u64 = b.parse().map_err(|_| invalid())?;
-    if first > last {
-        return Err(invalid());
-    }
-    if last >= size {
-        return Err(s3_err(S3ErrorCode::InvalidRange));
-    }
-    Ok((first, last + 1))
 }
 
 pub async fn upload_part_copy(
@@ -499,26 +449,4 @@ pub async fn list_multipart_uploads(
         encoding_type: input.encoding_type,
         ..Default::default()
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn part_numbers() {
-        assert!(check_part_number(0).is_err());
-        assert_eq!(check_part_number(1).unwrap(), 1);
-        assert_eq!(check_part_number(10_000).unwrap(), 10_000);
-        assert!(check_part_number(10_001).is_err());
-    }
-
-    #[test]
-    fn copy_ranges() {
-        assert_eq!(copy_range(None, 10).unwrap(), (0, 10));
-        assert_eq!(copy_range(Some("bytes=2-5"), 10).unwrap(), (2, 6));
-        assert!(copy_range(Some("bytes=5-2"), 10).is_err());
-        assert!(copy_range(Some("bytes=5-10"), 10).is_err());
-        assert!(copy_range(Some("2-5"), 10).is_err());
-    }
 }
