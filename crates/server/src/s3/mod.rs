@@ -88,7 +88,7 @@ impl PreflightS3 {
         content_length: Option<i64>,
         content_md5: Option<&str>,
     ) -> S3Result<write::Received> {
-        let expected_len = content_length.map(|n| n.max(0) as u64);
+        let expected_len = content_length.map(|n| u64::try_from(n).unwrap_or(0));
         if expected_len.is_some_and(|n| n > MAX_PUT_SIZE) {
             return Err(s3_err(s3s::S3ErrorCode::EntityTooLarge));
         }
@@ -183,6 +183,24 @@ where
         tracing::error!(error = %e, "a commit task failed");
         s3_err(s3s::S3ErrorCode::InternalError)
     })?
+}
+
+/// A size as S3's headers and XML carry it: a signed 64-bit integer. Sizes
+/// are at most a few TiB, so the saturation never happens in practice.
+fn saturating_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A count or part number as S3's XML carries it: a signed 32-bit integer.
+/// Listings hold at most 1000 entries and parts number at most 10000.
+fn saturating_i32(n: impl TryInto<i32>) -> i32 {
+    n.try_into().unwrap_or(i32::MAX)
+}
+
+/// A `max-parts` or `max-uploads` request value: at most `limit`, and a
+/// negative one asks for none.
+fn page_size(requested: Option<i32>, limit: usize) -> usize {
+    requested.map_or(limit, |n| usize::try_from(n).unwrap_or(0).min(limit))
 }
 
 /// The canonical owner of everything a root key creates.

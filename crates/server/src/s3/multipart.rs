@@ -13,9 +13,9 @@ use time::OffsetDateTime;
 use super::acl::canned_object_acl;
 use super::copy_source::{copy_range, copy_source};
 use super::headers::{NewObjectInput, check_new_object, object_headers};
-use super::read::{MAX_PART_NUMBER, check_part_number, etag_of, object_stream};
+use super::read::{MAX_PARTS, check_part_number, etag_of, object_stream};
 use super::write::{ChecksumAlgo, Received, write_blob};
-use super::{MAX_PUT_SIZE, PreflightS3, commit_point};
+use super::{MAX_PUT_SIZE, PreflightS3, commit_point, page_size, saturating_i32, saturating_i64};
 use crate::errors::{s3_err, store_err};
 
 /// Every part but the last must be at least 5 MiB.
@@ -181,7 +181,7 @@ pub async fn complete_multipart_upload(
         })?;
     let stored = s3
         .meta
-        .list_parts(&input.upload_id, 0, MAX_PART_NUMBER as usize)
+        .list_parts(&input.upload_id, 0, MAX_PARTS)
         .await
         .map_err(store_err)?;
 
@@ -353,7 +353,7 @@ pub async fn list_parts(
 ) -> S3Result<S3Response<ListPartsOutput>> {
     let input = req.input;
     load_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
-    let max_parts = input.max_parts.unwrap_or(1000).clamp(0, 1000) as usize;
+    let max_parts = page_size(input.max_parts, 1000);
     let marker = input
         .part_number_marker
         .and_then(|m| u32::try_from(m).ok())
@@ -366,15 +366,15 @@ pub async fn list_parts(
     let truncated = parts.len() > max_parts;
     parts.truncate(max_parts);
     let next_marker = truncated
-        .then(|| parts.last().map(|p| p.number as i32))
+        .then(|| parts.last().map(|p| saturating_i32(p.number)))
         .flatten();
     let parts = parts
         .into_iter()
         .map(|p| Part {
             e_tag: Some(etag_of(&p.etag)),
             last_modified: Some(Timestamp::from(p.last_modified)),
-            part_number: Some(p.number as i32),
-            size: Some(p.size as i64),
+            part_number: Some(saturating_i32(p.number)),
+            size: Some(saturating_i64(p.size)),
             ..Default::default()
         })
         .collect();
@@ -382,7 +382,7 @@ pub async fn list_parts(
         bucket: Some(input.bucket),
         key: Some(input.key),
         upload_id: Some(input.upload_id),
-        max_parts: Some(max_parts as i32),
+        max_parts: Some(saturating_i32(max_parts)),
         part_number_marker: input.part_number_marker,
         next_part_number_marker: next_marker,
         is_truncated: Some(truncated),
@@ -403,7 +403,7 @@ pub async fn list_multipart_uploads(
 ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
     let input = req.input;
     s3.bucket(&input.bucket)?;
-    let max_uploads = input.max_uploads.unwrap_or(1000).clamp(0, 1000) as usize;
+    let max_uploads = page_size(input.max_uploads, 1000);
     let prefix = input.prefix.clone().unwrap_or_default();
     let after = input
         .key_marker
@@ -442,7 +442,7 @@ pub async fn list_multipart_uploads(
         upload_id_marker: input.upload_id_marker,
         next_key_marker: next_key,
         next_upload_id_marker: next_id,
-        max_uploads: Some(max_uploads as i32),
+        max_uploads: Some(saturating_i32(max_uploads)),
         is_truncated: Some(truncated),
         uploads: Some(list),
         delimiter: input.delimiter,

@@ -14,7 +14,7 @@ use super::headers::{
 };
 use super::read::{Conditions, etag_of, object_stream, parts_count, read_view};
 use super::write::{ChecksumAlgo, Received, write_blob};
-use super::{MAX_PUT_SIZE, PreflightS3, commit_point};
+use super::{MAX_PUT_SIZE, PreflightS3, commit_point, saturating_i64};
 use crate::errors::{s3_err, store_err};
 
 /// A new single-blob object before its body is durable.
@@ -108,7 +108,7 @@ macro_rules! object_output {
         let h = &view.obj.headers;
         $output {
             accept_ranges: Some("bytes".to_owned()),
-            content_length: Some((view.end - view.start) as i64),
+            content_length: Some(saturating_i64(view.end - view.start)),
             content_range: view.partial.then(|| {
                 format!("bytes {}-{}/{}", view.start, view.end.saturating_sub(1), view.obj.size)
             }),

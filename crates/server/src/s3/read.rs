@@ -12,17 +12,19 @@ use s3s::dto::{
 use s3s::{S3Error, S3ErrorCode, S3Result};
 use time::OffsetDateTime;
 
-use super::PreflightS3;
 use super::headers::stored_checksum;
 use super::write::ChecksumAlgo;
+use super::{PreflightS3, saturating_i32};
 use crate::errors::{s3_err, store_err};
 
 /// S3 numbers parts from 1 to 10000.
-pub const MAX_PART_NUMBER: i32 = 10_000;
+const MAX_PART_NUMBER: u32 = 10_000;
+/// The most parts an upload can have.
+pub const MAX_PARTS: usize = 10_000;
 
 pub fn check_part_number(n: i32) -> S3Result<u32> {
     match u32::try_from(n) {
-        Ok(number) if (1..=MAX_PART_NUMBER).contains(&n) => Ok(number),
+        Ok(number) if (1..=MAX_PART_NUMBER).contains(&number) => Ok(number),
         _ => Err(S3Error::with_message(
             S3ErrorCode::InvalidArgument,
             "Part number must be an integer between 1 and 10000, inclusive",
@@ -136,8 +138,7 @@ fn invalid_part_number() -> S3Error {
 
 pub fn parts_count(obj: &ObjectRecord) -> Option<i32> {
     match &obj.layout {
-        // A manifest has at most MAX_PART_NUMBER parts.
-        ObjectLayout::Parts { parts } => Some(i32::try_from(parts.len()).unwrap_or(i32::MAX)),
+        ObjectLayout::Parts { parts } => Some(saturating_i32(parts.len())),
         ObjectLayout::Single { .. } => None,
     }
 }
