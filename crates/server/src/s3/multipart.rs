@@ -347,6 +347,14 @@ pub(super) async fn expire_uploads_forever(s3: PreflightS3, age: Duration) {
     }
 }
 
+/// Every upload is initiated by the owner of everything: the root key.
+fn initiator(s3: &PreflightS3) -> Initiator {
+    Initiator {
+        display_name: s3.owner.display_name.clone(),
+        id: s3.owner.id.clone(),
+    }
+}
+
 pub async fn list_parts(
     s3: &PreflightS3,
     req: S3Request<ListPartsInput>,
@@ -388,10 +396,7 @@ pub async fn list_parts(
         is_truncated: Some(truncated),
         parts: Some(parts),
         owner: Some(s3.owner.clone()),
-        initiator: Some(Initiator {
-            display_name: s3.owner.display_name.clone(),
-            id: s3.owner.id.clone(),
-        }),
+        initiator: Some(initiator(s3)),
         storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
         ..Default::default()
     }))
@@ -427,10 +432,7 @@ pub async fn list_multipart_uploads(
             upload_id: Some(u.upload_id),
             initiated: Some(Timestamp::from(u.initiated)),
             owner: Some(s3.owner.clone()),
-            initiator: Some(Initiator {
-                display_name: s3.owner.display_name.clone(),
-                id: s3.owner.id.clone(),
-            }),
+            initiator: Some(initiator(s3)),
             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
             ..Default::default()
         })
