@@ -19,9 +19,10 @@ use crate::errors::{s3_err, store_err};
 
 /// S3 numbers parts from 1 to 10000.
 const MAX_PART_NUMBER: u32 = 10_000;
-/// The most parts an upload can have.
+/// The most parts an upload can have: one per part number.
 pub const MAX_PARTS: usize = 10_000;
 
+/// A `partNumber` of UploadPart, UploadPartCopy, GetObject or HeadObject.
 pub fn check_part_number(n: i32) -> S3Result<u32> {
     match u32::try_from(n) {
         Ok(number) if (1..=MAX_PART_NUMBER).contains(&number) => Ok(number),
