@@ -1,6 +1,9 @@
 //! The admin listener: `/health` and Prometheus `/metrics`, on a port of
 //! their own so that buckets named `metrics` or `health` keep working.
 
+// Test code: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use aws_sdk_s3::primitives::ByteStream;

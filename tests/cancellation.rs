@@ -7,6 +7,15 @@
 //! promptly, every listed object must be complete with its exact bytes, and
 //! no temp file may be left behind.
 
+// Test code: a panic is a failed test, and the casts make small test data.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss
+)]
+
 mod common;
 
 use std::sync::Arc;

@@ -7,6 +7,9 @@
 //! With `--cors-vary always` every response of a bucket with CORS carries
 //! `Vary: Origin, ...`, and the cache keeps the variants apart.
 
+// Test code: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::Path;

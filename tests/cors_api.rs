@@ -3,6 +3,9 @@
 //! do not reach (signature errors, 304, 416, HEAD, virtual-hosted style,
 //! restarts).
 
+// Test code: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use aws_sdk_s3::primitives::ByteStream;

@@ -1,6 +1,9 @@
 //! `preflight cors explain|lint|preset` as a user runs them: the real binary, its output and
 //! its exit status; configurations from files, stdin and a live bucket.
 
+// Test code: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::io::Write;

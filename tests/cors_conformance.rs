@@ -3,6 +3,9 @@
 //! choices where S3 is silent) against the real server. Case conventions:
 //! spec §13; every case runs in its own freshly created bucket.
 
+// Test code: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

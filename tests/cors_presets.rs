@@ -2,6 +2,9 @@
 //! HTTP with the preset's origin: the preflights of the flow's requests are 200 with the
 //! headers the flow needs, and the actual requests carry Allow-Origin and the exposed headers.
 
+// Test code: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::process::Command;

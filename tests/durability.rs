@@ -3,6 +3,15 @@
 //! leaves nothing behind (no visible key, no temp file, no orphan blob), and
 //! that a 1 GiB round trip keeps the server's memory flat.
 
+// Test code: a panic is a failed test, and the casts make small test data.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss
+)]
+
 mod common;
 
 use std::path::Path;

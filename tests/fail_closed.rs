@@ -3,6 +3,9 @@
 //! corrupted in the database while the server is stopped, as a bad
 //! migration, a manual edit or a disk fault would leave them.
 
+// Test code: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{TestServer, bucket_name};

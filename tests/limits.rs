@@ -3,6 +3,15 @@
 //! form uploads, and the h2 stream limit. Raw loopback sockets, small
 //! limits set by flags, every test bounded to a few seconds.
 
+// Test code: a panic is a failed test, and the casts make small test data.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss
+)]
+
 mod common;
 
 use std::time::{Duration, Instant};

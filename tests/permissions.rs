@@ -4,6 +4,9 @@
 //! source IP and Referer, and `preflight keys` on a data dir and through the
 //! admin listener.
 
+// Test code: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 mod s3_util;
 

@@ -5,6 +5,9 @@
 //! success_action_status/redirect, anonymous forms, and CORS headers on the
 //! POST response.
 
+// Test code: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 mod s3_util;
 

@@ -3,6 +3,9 @@
 //! requests may do. An anonymous request succeeds exactly where an ACL grants
 //! it; everything else is 403 AccessDenied.
 
+// Test code: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 mod s3_util;
 

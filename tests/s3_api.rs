@@ -1,6 +1,9 @@
 //! Buckets, presigned URLs, bad input, virtual-hosted style and graceful
 //! shutdown, against the real server.
 
+// Test code: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 mod s3_util;
 

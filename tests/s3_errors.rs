@@ -2,6 +2,9 @@
 //! differently (issue 9): part numbers, DeleteObjects integrity headers,
 //! bucket names, storage classes and explicit grants.
 
+// Test code: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 mod s3_util;
 

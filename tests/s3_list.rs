@@ -1,6 +1,9 @@
 //! ListObjectsV2 and ListObjects (v1): prefix, delimiter, paging, start-after,
 //! marker, encoding-type=url, and UTF-8 byte order.
 
+// Test code: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 mod s3_util;
 

@@ -1,6 +1,15 @@
 //! Multipart uploads against the real server: the whole life cycle, part
 //! copies, listing, the multipart ETag, and the errors of CompleteMultipartUpload.
 
+// Test code: a panic is a failed test, and the casts make small test data.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss
+)]
+
 mod common;
 mod s3_util;
 

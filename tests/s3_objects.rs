@@ -2,6 +2,9 @@
 //! integrity checks, GetObject ranges, conditions and overrides, HeadObject,
 //! DeleteObject(s), CopyObject.
 
+// Test code: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 mod s3_util;
 

@@ -1,5 +1,8 @@
 //! A first end-to-end check: bucket and object round trip with aws-sdk-s3.
 
+// Test code: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use aws_sdk_s3::primitives::ByteStream;

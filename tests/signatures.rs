@@ -5,6 +5,9 @@
 //! change what a request does (issue 9: a presigned PUT plus
 //! `x-amz-copy-source` became a CopyObject made public).
 
+// Test code: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use base64::Engine;

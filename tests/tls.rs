@@ -4,6 +4,9 @@
 //! working, new ones see the new certificate), the clear error for plain
 //! HTTP on the TLS port, and `--tls-self-signed`.
 
+// Test code: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

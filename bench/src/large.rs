@@ -30,7 +30,7 @@ pub fn make_source(path: &Path, size: u64) -> anyhow::Result<()> {
     let mut i = 0u64;
     while written < size {
         block[..8].copy_from_slice(&i.to_le_bytes());
-        let n = (size - written).min(BUF as u64) as usize;
+        let n = usize::try_from(size - written).map_or(BUF, |left| left.min(BUF));
         file.write_all(&block[..n])?;
         written += n as u64;
         i += 1;

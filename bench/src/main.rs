@@ -191,6 +191,7 @@ fn cors_xml() -> String {
     xml
 }
 
+#[allow(clippy::expect_used)] // a constant method, path and headers: always a valid request
 fn small_put(addr: SocketAddr, key: &str) -> Request<Full<Bytes>> {
     static BODY: [u8; SMALL_SIZE] = [b'x'; SMALL_SIZE];
     Request::put(format!("/{BUCKET}/{key}"))
@@ -201,6 +202,7 @@ fn small_put(addr: SocketAddr, key: &str) -> Request<Full<Bytes>> {
         .expect("request")
 }
 
+#[allow(clippy::expect_used)] // a constant method, path and headers: always a valid request
 fn small_get(addr: SocketAddr) -> Request<Full<Bytes>> {
     Request::get(format!("/{BUCKET}/small/get-4k"))
         .header("host", addr.to_string())
@@ -208,6 +210,7 @@ fn small_get(addr: SocketAddr) -> Request<Full<Bytes>> {
         .expect("request")
 }
 
+#[allow(clippy::expect_used)] // a constant method, path and headers: always a valid request
 fn preflight(addr: SocketAddr) -> Request<Full<Bytes>> {
     Request::options(format!("/{BUCKET}/small/get-4k"))
         .header("host", addr.to_string())

@@ -1,6 +1,8 @@
 //! Test harness: starts the real `preflight` binary on a free loopback port
 //! with a temp data dir, and hands out clients for it.
 
+// Test code: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(dead_code)]
 
 pub mod sign;

@@ -1,6 +1,9 @@
 //! SigV4 signing of raw requests (header or presigned query), so that tests
 //! can send byte-exact requests as the bucket owner.
 
+// Test code: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, SystemTime};
 
 use aws_sigv4::http_request::{

@@ -1,6 +1,14 @@
 //! Helpers shared by the S3 API tests: error inspection for aws-sdk-s3 and
 //! raw HTTP responses.
 
+// Test code: a panic is a failed test, and the casts make small test data.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss
+)]
 #![allow(dead_code)]
 
 use aws_sdk_s3::config::http::HttpResponse;

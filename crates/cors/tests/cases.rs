@@ -6,6 +6,9 @@
 //! Statuses of actual requests (ACLs, object existence) and non-CORS headers
 //! (Content-Type, Content-Length, Connection) belong to the server and are skipped.
 
+// Test code: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 
 use preflight_cors::{BucketState, CorsConfig, CorsRequest, PreflightInput, preflight};

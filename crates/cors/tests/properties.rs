@@ -1,5 +1,8 @@
 //! Property tests of the engine's invariants.
 
+// Test code: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use preflight_cors::{
     BucketState, CorsConfig, CorsDecision, CorsRequest, CorsRule, PreflightInput, preflight,
 };

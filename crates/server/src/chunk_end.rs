@@ -96,6 +96,7 @@ impl Framing {
         matches!(self, Framing::Done)
     }
 
+    #[allow(clippy::cast_possible_truncation)] // TODO(lints): n as usize when slicing data
     fn feed(&mut self, mut data: &[u8]) {
         while !data.is_empty() {
             match self {

@@ -317,6 +317,7 @@ fn presigned_expiry_error(query: Option<&str>) -> Option<&'static str> {
     }
 }
 
+#[allow(clippy::cast_possible_wrap)] // TODO(lints): d.as_secs() as i64
 fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -202,6 +202,7 @@ impl Server {
         })
     }
 
+    #[allow(clippy::expect_used)] // TODO(lints): expect on local_addr()
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()
@@ -295,6 +296,7 @@ impl Server {
 }
 
 /// The HTTP/1.1 + h2 settings, limits included.
+#[allow(clippy::cast_possible_truncation)] // TODO(lints): MAX_HEAD_BYTES as u32 (line below, in max_header_list_size)
 fn http_builder(limits: &ConnLimits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder

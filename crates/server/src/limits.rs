@@ -260,7 +260,7 @@ impl AcceptBackoff {
             tracing::warn!(
                 error = %e,
                 open_connections = open,
-                retry_in_ms = delay.as_millis() as u64,
+                retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
                 suppressed,
                 "accept failed; backing off"
             );

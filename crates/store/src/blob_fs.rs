@@ -347,7 +347,7 @@ impl ChunkReader {
 }
 
 fn chunk_len(remaining: u64) -> usize {
-    remaining.min(IO_CHUNK as u64) as usize
+    usize::try_from(remaining).map_or(IO_CHUNK, |r| r.min(IO_CHUNK))
 }
 
 /// Reads exactly `n` bytes; a shorter file is an `UnexpectedEof` error.

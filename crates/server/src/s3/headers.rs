@@ -211,6 +211,49 @@ pub fn refuse_grant_headers(input: &impl GrantHeaders) -> S3Result<()> {
     }
 }
 
+/// What PutObject, CopyObject and CreateMultipartUpload say about the object
+/// they create (three generated input types with the same field names).
+pub trait NewObjectInput: GrantHeaders {
+    fn storage_class(&self) -> Option<&StorageClass>;
+    fn canned_acl(&self) -> Option<&str>;
+    fn header_inputs(&self) -> HeaderInputs<'_>;
+}
+
+macro_rules! new_object_input {
+    ($input:ty) => {
+        impl NewObjectInput for $input {
+            fn storage_class(&self) -> Option<&StorageClass> {
+                self.storage_class.as_ref()
+            }
+            fn canned_acl(&self) -> Option<&str> {
+                self.acl.as_ref().map(|a| a.as_str())
+            }
+            fn header_inputs(&self) -> HeaderInputs<'_> {
+                HeaderInputs {
+                    content_type: self.content_type.as_deref(),
+                    cache_control: self.cache_control.as_deref(),
+                    content_disposition: self.content_disposition.as_deref(),
+                    content_encoding: self.content_encoding.as_deref(),
+                    content_language: self.content_language.as_deref(),
+                    expires: self.expires.as_ref(),
+                    metadata: self.metadata.as_ref(),
+                }
+            }
+        }
+    };
+}
+
+new_object_input!(PutObjectInput);
+new_object_input!(CopyObjectInput);
+new_object_input!(CreateMultipartUploadInput);
+
+/// The checks S3 makes on the headers of a request that creates an object,
+/// before it reads any body: the storage class and the grants.
+pub fn check_new_object(input: &impl NewObjectInput) -> S3Result<()> {
+    check_storage_class(input.storage_class())?;
+    refuse_grant_headers(input)
+}
+
 /// DeleteObjects needs an integrity header: `Content-MD5` or, as S3 now also
 /// accepts, an `x-amz-checksum-*` value (in a header or announced as a
 /// trailer). A `Content-MD5` that is not a base64 MD5 is refused here too.

@@ -8,11 +8,11 @@ use preflight_store::ObjectRecord;
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
-use super::PreflightS3;
 use super::read::etag_of;
+use super::{PreflightS3, saturating_i32, saturating_i64};
 use crate::errors::store_err;
 
-const DEFAULT_MAX_KEYS: i32 = 1000;
+const DEFAULT_MAX_KEYS: usize = 1000;
 /// How many rows one store query fetches while grouping prefixes.
 const PAGE: usize = 1000;
 
@@ -122,12 +122,12 @@ fn check_encoding(encoding: Option<&EncodingType>) -> S3Result<bool> {
 
 fn check_max_keys(max_keys: Option<i32>) -> S3Result<usize> {
     match max_keys {
-        None => Ok(DEFAULT_MAX_KEYS as usize),
-        Some(n) if n < 0 => Err(S3Error::with_message(
-            S3ErrorCode::InvalidArgument,
-            "max-keys cannot be negative",
-        )),
-        Some(n) => Ok((n.min(DEFAULT_MAX_KEYS)) as usize),
+        None => Ok(DEFAULT_MAX_KEYS),
+        Some(n) => usize::try_from(n)
+            .map(|n| n.min(DEFAULT_MAX_KEYS))
+            .map_err(|_| {
+                S3Error::with_message(S3ErrorCode::InvalidArgument, "max-keys cannot be negative")
+            }),
     }
 }
 
@@ -138,7 +138,7 @@ fn contents(objects: Vec<ObjectRecord>, encode: bool, owner: Option<&Owner>) -> 
             key: Some(if encode { url_encode(&o.key) } else { o.key }),
             e_tag: Some(etag_of(&o.etag)),
             last_modified: Some(Timestamp::from(o.last_modified)),
-            size: Some(o.size as i64),
+            size: Some(saturating_i64(o.size)),
             storage_class: Some(ObjectStorageClass::from_static(
                 ObjectStorageClass::STANDARD,
             )),
@@ -180,7 +180,7 @@ pub async fn list_objects_v2(
         max_keys,
     )
     .await?;
-    let key_count = (page.objects.len() + page.prefixes.len()) as i32;
+    let key_count = saturating_i32(page.objects.len() + page.prefixes.len());
     let next = page
         .truncated
         .then(|| page.last.as_deref().map(encode_token))
@@ -191,7 +191,7 @@ pub async fn list_objects_v2(
         name: Some(input.bucket),
         prefix: Some(enc(prefix)),
         delimiter: delimiter.map(enc),
-        max_keys: Some(max_keys as i32),
+        max_keys: Some(saturating_i32(max_keys)),
         key_count: Some(key_count),
         is_truncated: Some(page.truncated),
         continuation_token: input.continuation_token,
@@ -234,7 +234,7 @@ pub async fn list_objects(
         prefix: Some(enc(prefix)),
         delimiter: delimiter.map(enc),
         marker: Some(input.marker.map(enc).unwrap_or_default()),
-        max_keys: Some(max_keys as i32),
+        max_keys: Some(saturating_i32(max_keys)),
         is_truncated: Some(page.truncated),
         next_marker,
         encoding_type: input.encoding_type,

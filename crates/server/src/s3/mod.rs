@@ -2,6 +2,7 @@
 
 mod acl;
 mod bucket;
+mod copy_source;
 pub mod cors_api;
 mod headers;
 pub mod integrity;
@@ -87,7 +88,7 @@ impl PreflightS3 {
         content_length: Option<i64>,
         content_md5: Option<&str>,
     ) -> S3Result<write::Received> {
-        let expected_len = content_length.map(|n| n.max(0) as u64);
+        let expected_len = content_length.map(|n| u64::try_from(n).unwrap_or(0));
         if expected_len.is_some_and(|n| n > MAX_PUT_SIZE) {
             return Err(s3_err(s3s::S3ErrorCode::EntityTooLarge));
         }
@@ -129,6 +130,29 @@ impl PreflightS3 {
         });
     }
 
+    /// The end of a commit point that points a name at new blobs: `put` is
+    /// the metadata commit; the blobs of what it replaced are released, or,
+    /// if it failed, the new blobs, which nothing references.
+    async fn record_new_blobs<R>(
+        &self,
+        put: impl Future<Output = preflight_store::StoreResult<Option<R>>>,
+        new_blobs: impl FnOnce() -> Vec<BlobId>,
+        old_blobs: impl FnOnce(R) -> Vec<BlobId>,
+    ) -> S3Result<()> {
+        match put.await {
+            Ok(replaced) => {
+                if let Some(old) = replaced {
+                    self.release_blobs(old_blobs(old)).await;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.release_blobs(new_blobs()).await;
+                Err(crate::errors::store_err(e))
+            }
+        }
+    }
+
     /// Deletes the parts of aborted uploads at once. Unlike an object's
     /// blobs they need no grace period: no GET ever reads a part of an
     /// upload in progress, and a CompleteMultipartUpload racing the abort
@@ -159,6 +183,24 @@ where
         tracing::error!(error = %e, "a commit task failed");
         s3_err(s3s::S3ErrorCode::InternalError)
     })?
+}
+
+/// A size as S3's headers and XML carry it: a signed 64-bit integer. Sizes
+/// are at most a few TiB, so the saturation never happens in practice.
+fn saturating_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A count or part number as S3's XML carries it: a signed 32-bit integer.
+/// Listings hold at most 1000 entries and parts number at most 10000.
+fn saturating_i32(n: impl TryInto<i32>) -> i32 {
+    n.try_into().unwrap_or(i32::MAX)
+}
+
+/// A `max-parts` or `max-uploads` request value: at most `limit`, and a
+/// negative one asks for none.
+fn page_size(requested: Option<i32>, limit: usize) -> usize {
+    requested.map_or(limit, |n| usize::try_from(n).unwrap_or(0).min(limit))
 }
 
 /// The canonical owner of everything a root key creates.

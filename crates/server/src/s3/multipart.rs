@@ -11,27 +11,15 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use time::OffsetDateTime;
 
 use super::acl::canned_object_acl;
-use super::headers::{HeaderInputs, check_storage_class, object_headers, refuse_grant_headers};
-use super::object::copy_source;
-use super::read::{etag_of, object_stream};
+use super::copy_source::{copy_range, copy_source};
+use super::headers::{NewObjectInput, check_new_object, object_headers};
+use super::read::{MAX_PARTS, check_part_number, etag_of, object_stream};
 use super::write::{ChecksumAlgo, Received, write_blob};
-use super::{MAX_PUT_SIZE, PreflightS3, commit_point};
+use super::{MAX_PUT_SIZE, PreflightS3, commit_point, page_size, saturating_i32, saturating_i64};
 use crate::errors::{s3_err, store_err};
 
-const MAX_PART_NUMBER: i32 = 10_000;
 /// Every part but the last must be at least 5 MiB.
 const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
-
-pub(super) fn check_part_number(n: i32) -> S3Result<u32> {
-    if (1..=MAX_PART_NUMBER).contains(&n) {
-        Ok(n as u32)
-    } else {
-        Err(S3Error::with_message(
-            S3ErrorCode::InvalidArgument,
-            "Part number must be an integer between 1 and 10000, inclusive",
-        ))
-    }
-}
 
 async fn load_upload(
     s3: &PreflightS3,
@@ -57,18 +45,9 @@ pub async fn create_multipart_upload(
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
     let input = req.input;
     s3.bucket(&input.bucket)?;
-    check_storage_class(input.storage_class.as_ref())?;
-    refuse_grant_headers(&input)?;
-    let acl = canned_object_acl(input.acl.as_ref().map(|a| a.as_str()))?;
-    let headers = object_headers(HeaderInputs {
-        content_type: input.content_type.as_deref(),
-        cache_control: input.cache_control.as_deref(),
-        content_disposition: input.content_disposition.as_deref(),
-        content_encoding: input.content_encoding.as_deref(),
-        content_language: input.content_language.as_deref(),
-        expires: input.expires.as_ref(),
-        metadata: input.metadata.as_ref(),
-    })?;
+    check_new_object(&input)?;
+    let acl = canned_object_acl(input.canned_acl())?;
+    let headers = object_headers(input.header_inputs())?;
     let upload = UploadRecord {
         upload_id: uuid::Uuid::new_v4().simple().to_string(),
         bucket: input.bucket.clone(),
@@ -107,18 +86,13 @@ async fn commit_part(
             last_modified: OffsetDateTime::now_utc(),
             checksums: written.checksums,
         };
-        match s3.meta.put_part(&upload_id, &part).await {
-            Ok(replaced) => {
-                if let Some(old) = replaced {
-                    s3.release_blobs([old.blob]).await;
-                }
-                Ok(part)
-            }
-            Err(e) => {
-                s3.release_blobs([part.blob.clone()]).await;
-                Err(store_err(e))
-            }
-        }
+        s3.record_new_blobs(
+            s3.meta.put_part(&upload_id, &part),
+            || vec![part.blob.clone()],
+            |old| vec![old.blob],
+        )
+        .await?;
+        Ok(part)
     })
     .await
 }
@@ -158,30 +132,6 @@ pub async fn upload_part(
         checksum_sha256: part_checksum(&part, ChecksumAlgo::Sha256),
         ..Default::default()
     }))
-}
-
-/// Parses `x-amz-copy-source-range: bytes=first-last` against a size.
-fn copy_range(range: Option<&str>, size: u64) -> S3Result<(u64, u64)> {
-    let Some(range) = range else {
-        return Ok((0, size));
-    };
-    let invalid = || {
-        S3Error::with_message(
-            S3ErrorCode::InvalidArgument,
-            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy",
-        )
-    };
-    let spec = range.strip_prefix("bytes=").ok_or_else(invalid)?;
-    let (a, b) = spec.split_once('-').ok_or_else(invalid)?;
-    let first: u64 = a.parse().map_err(|_| invalid())?;
-    let last: u64 = b.parse().map_err(|_| invalid())?;
-    if first > last {
-        return Err(invalid());
-    }
-    if last >= size {
-        return Err(s3_err(S3ErrorCode::InvalidRange));
-    }
-    Ok((first, last + 1))
 }
 
 pub async fn upload_part_copy(
@@ -231,7 +181,7 @@ pub async fn complete_multipart_upload(
         })?;
     let stored = s3
         .meta
-        .list_parts(&input.upload_id, 0, MAX_PART_NUMBER as usize)
+        .list_parts(&input.upload_id, 0, MAX_PARTS)
         .await
         .map_err(store_err)?;
 
@@ -397,13 +347,21 @@ pub(super) async fn expire_uploads_forever(s3: PreflightS3, age: Duration) {
     }
 }
 
+/// Every upload is initiated by the owner of everything: the root key.
+fn initiator(s3: &PreflightS3) -> Initiator {
+    Initiator {
+        display_name: s3.owner.display_name.clone(),
+        id: s3.owner.id.clone(),
+    }
+}
+
 pub async fn list_parts(
     s3: &PreflightS3,
     req: S3Request<ListPartsInput>,
 ) -> S3Result<S3Response<ListPartsOutput>> {
     let input = req.input;
     load_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
-    let max_parts = input.max_parts.unwrap_or(1000).clamp(0, 1000) as usize;
+    let max_parts = page_size(input.max_parts, 1000);
     let marker = input
         .part_number_marker
         .and_then(|m| u32::try_from(m).ok())
@@ -416,15 +374,15 @@ pub async fn list_parts(
     let truncated = parts.len() > max_parts;
     parts.truncate(max_parts);
     let next_marker = truncated
-        .then(|| parts.last().map(|p| p.number as i32))
+        .then(|| parts.last().map(|p| saturating_i32(p.number)))
         .flatten();
     let parts = parts
         .into_iter()
         .map(|p| Part {
             e_tag: Some(etag_of(&p.etag)),
             last_modified: Some(Timestamp::from(p.last_modified)),
-            part_number: Some(p.number as i32),
-            size: Some(p.size as i64),
+            part_number: Some(saturating_i32(p.number)),
+            size: Some(saturating_i64(p.size)),
             ..Default::default()
         })
         .collect();
@@ -432,16 +390,13 @@ pub async fn list_parts(
         bucket: Some(input.bucket),
         key: Some(input.key),
         upload_id: Some(input.upload_id),
-        max_parts: Some(max_parts as i32),
+        max_parts: Some(saturating_i32(max_parts)),
         part_number_marker: input.part_number_marker,
         next_part_number_marker: next_marker,
         is_truncated: Some(truncated),
         parts: Some(parts),
         owner: Some(s3.owner.clone()),
-        initiator: Some(Initiator {
-            display_name: s3.owner.display_name.clone(),
-            id: s3.owner.id.clone(),
-        }),
+        initiator: Some(initiator(s3)),
         storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
         ..Default::default()
     }))
@@ -453,7 +408,7 @@ pub async fn list_multipart_uploads(
 ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
     let input = req.input;
     s3.bucket(&input.bucket)?;
-    let max_uploads = input.max_uploads.unwrap_or(1000).clamp(0, 1000) as usize;
+    let max_uploads = page_size(input.max_uploads, 1000);
     let prefix = input.prefix.clone().unwrap_or_default();
     let after = input
         .key_marker
@@ -477,10 +432,7 @@ pub async fn list_multipart_uploads(
             upload_id: Some(u.upload_id),
             initiated: Some(Timestamp::from(u.initiated)),
             owner: Some(s3.owner.clone()),
-            initiator: Some(Initiator {
-                display_name: s3.owner.display_name.clone(),
-                id: s3.owner.id.clone(),
-            }),
+            initiator: Some(initiator(s3)),
             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
             ..Default::default()
         })
@@ -492,33 +444,11 @@ pub async fn list_multipart_uploads(
         upload_id_marker: input.upload_id_marker,
         next_key_marker: next_key,
         next_upload_id_marker: next_id,
-        max_uploads: Some(max_uploads as i32),
+        max_uploads: Some(saturating_i32(max_uploads)),
         is_truncated: Some(truncated),
         uploads: Some(list),
         delimiter: input.delimiter,
         encoding_type: input.encoding_type,
         ..Default::default()
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn part_numbers() {
-        assert!(check_part_number(0).is_err());
-        assert_eq!(check_part_number(1).unwrap(), 1);
-        assert_eq!(check_part_number(10_000).unwrap(), 10_000);
-        assert!(check_part_number(10_001).is_err());
-    }
-
-    #[test]
-    fn copy_ranges() {
-        assert_eq!(copy_range(None, 10).unwrap(), (0, 10));
-        assert_eq!(copy_range(Some("bytes=2-5"), 10).unwrap(), (2, 6));
-        assert!(copy_range(Some("bytes=5-2"), 10).is_err());
-        assert!(copy_range(Some("bytes=5-10"), 10).is_err());
-        assert!(copy_range(Some("2-5"), 10).is_err());
-    }
 }

@@ -7,14 +7,14 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use time::OffsetDateTime;
 
 use super::acl::canned_object_acl;
+use super::copy_source::{check_source_conditions, copy_source};
 use super::headers::{
-    HeaderInputs, check_storage_class, metadata_map, object_headers, parse_http_date,
-    refuse_grant_headers, require_integrity_header, stored_checksum,
+    NewObjectInput, check_new_object, metadata_map, object_headers, parse_http_date,
+    require_integrity_header, stored_checksum,
 };
-use super::multipart::check_part_number;
-use super::read::{Conditions, check_conditions, etag_of, object_stream, resolve_range};
+use super::read::{Conditions, etag_of, object_stream, parts_count, read_view};
 use super::write::{ChecksumAlgo, Received, write_blob};
-use super::{MAX_PUT_SIZE, PreflightS3, commit_point};
+use super::{MAX_PUT_SIZE, PreflightS3, commit_point, saturating_i64};
 use crate::errors::{s3_err, store_err};
 
 /// A new single-blob object before its body is durable.
@@ -49,19 +49,13 @@ pub async fn commit_object(
             headers,
             layout: ObjectLayout::Single { blob: written.blob },
         };
-        match s3.meta.put_object(&record).await {
-            Ok(replaced) => {
-                if let Some(old) = replaced {
-                    s3.release_blobs(old.layout.blobs()).await;
-                }
-                Ok(record)
-            }
-            Err(e) => {
-                // The new blob is not referenced by anything: drop it.
-                s3.release_blobs(record.layout.blobs()).await;
-                Err(store_err(e))
-            }
-        }
+        s3.record_new_blobs(
+            s3.meta.put_object(&record),
+            || record.layout.blobs(),
+            |old| old.layout.blobs(),
+        )
+        .await?;
+        Ok(record)
     })
     .await
 }
@@ -73,18 +67,9 @@ pub async fn put_object(
     let trailers = req.trailing_headers.clone();
     let input = req.input;
     s3.bucket(&input.bucket)?;
-    check_storage_class(input.storage_class.as_ref())?;
-    refuse_grant_headers(&input)?;
-    let acl = canned_object_acl(input.acl.as_ref().map(|a| a.as_str()))?;
-    let headers = object_headers(HeaderInputs {
-        content_type: input.content_type.as_deref(),
-        cache_control: input.cache_control.as_deref(),
-        content_disposition: input.content_disposition.as_deref(),
-        content_encoding: input.content_encoding.as_deref(),
-        content_language: input.content_language.as_deref(),
-        expires: input.expires.as_ref(),
-        metadata: input.metadata.as_ref(),
-    })?;
+    check_new_object(&input)?;
+    let acl = canned_object_acl(input.canned_acl())?;
+    let headers = object_headers(input.header_inputs())?;
     let received = s3
         .receive_body(
             &req.headers,
@@ -113,103 +98,6 @@ pub async fn put_object(
     }))
 }
 
-async fn load_object(s3: &PreflightS3, bucket: &str, key: &str) -> S3Result<ObjectRecord> {
-    s3.bucket(bucket)?;
-    s3.meta
-        .get_object(bucket, key)
-        .await
-        .map_err(store_err)?
-        .ok_or_else(|| s3_err(S3ErrorCode::NoSuchKey))
-}
-
-/// The byte range of a `partNumber` request.
-fn part_range(obj: &ObjectRecord, part: i32) -> S3Result<(u64, u64)> {
-    match &obj.layout {
-        ObjectLayout::Single { .. } if part == 1 => Ok((0, obj.size)),
-        ObjectLayout::Parts { parts } => {
-            let mut offset = 0;
-            for p in parts {
-                if p.number as i32 == part {
-                    return Ok((offset, offset + p.size));
-                }
-                offset += p.size;
-            }
-            Err(invalid_part_number())
-        }
-        _ => Err(invalid_part_number()),
-    }
-}
-
-fn invalid_part_number() -> S3Error {
-    let mut e = S3Error::with_message(
-        S3ErrorCode::Custom("InvalidPartNumber".into()),
-        "The requested partnumber is not satisfiable",
-    );
-    e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
-    e
-}
-
-fn parts_count(obj: &ObjectRecord) -> Option<i32> {
-    match &obj.layout {
-        ObjectLayout::Parts { parts } => Some(parts.len() as i32),
-        ObjectLayout::Single { .. } => None,
-    }
-}
-
-/// What a GET or HEAD sends: the object, after its preconditions held, and
-/// the byte range `[start, end)`.
-struct ReadView {
-    obj: ObjectRecord,
-    start: u64,
-    end: u64,
-    partial: bool,
-}
-
-impl ReadView {
-    /// A stored full-object checksum: only for a response with every byte.
-    fn checksum(&self, algo: ChecksumAlgo) -> Option<String> {
-        (!self.partial)
-            .then(|| stored_checksum(&self.obj, algo))
-            .flatten()
-    }
-
-    fn status(&self) -> http::StatusCode {
-        if self.partial {
-            http::StatusCode::PARTIAL_CONTENT
-        } else {
-            http::StatusCode::OK
-        }
-    }
-}
-
-async fn read_view(
-    s3: &PreflightS3,
-    bucket: &str,
-    key: &str,
-    conditions: Conditions<'_>,
-    part_number: Option<i32>,
-    range: Option<&Range>,
-) -> S3Result<ReadView> {
-    if let Some(n) = part_number {
-        check_part_number(n)?;
-    }
-    let obj = load_object(s3, bucket, key).await?;
-    check_conditions(&obj, &conditions)?;
-    let (start, end, partial) = match part_number {
-        Some(n) => {
-            let (s, e) = part_range(&obj, n)?;
-            (s, e, parts_count(&obj).is_some())
-        }
-        None => resolve_range(range, obj.size)?,
-    };
-    Ok(ReadView {
-        obj,
-        start,
-        end,
-        partial,
-    })
-}
-
 /// The fields GetObjectOutput and HeadObjectOutput share (two generated
 /// types with the same names), from a view and the `response-*` overrides
 /// of the input.
@@ -220,7 +108,7 @@ macro_rules! object_output {
         let h = &view.obj.headers;
         $output {
             accept_ranges: Some("bytes".to_owned()),
-            content_length: Some((view.end - view.start) as i64),
+            content_length: Some(saturating_i64(view.end - view.start)),
             content_range: view.partial.then(|| {
                 format!("bytes {}-{}/{}", view.start, view.end.saturating_sub(1), view.obj.size)
             }),
@@ -258,21 +146,7 @@ pub async fn get_object(
     req: S3Request<GetObjectInput>,
 ) -> S3Result<S3Response<GetObjectOutput>> {
     let input = req.input;
-    let conditions = Conditions {
-        if_match: input.if_match.as_ref(),
-        if_none_match: input.if_none_match.as_ref(),
-        if_modified_since: input.if_modified_since.as_ref(),
-        if_unmodified_since: input.if_unmodified_since.as_ref(),
-    };
-    let view = read_view(
-        s3,
-        &input.bucket,
-        &input.key,
-        conditions,
-        input.part_number,
-        input.range.as_ref(),
-    )
-    .await?;
+    let view = read_view(s3, &input).await?;
     let body = object_stream(s3.blobs.clone(), &view.obj, view.start, view.end).await?;
     let status = view.status();
     let output = object_output!(GetObjectOutput, &view, input, { body: Some(body), });
@@ -284,21 +158,7 @@ pub async fn head_object(
     req: S3Request<HeadObjectInput>,
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let input = req.input;
-    let conditions = Conditions {
-        if_match: input.if_match.as_ref(),
-        if_none_match: input.if_none_match.as_ref(),
-        if_modified_since: input.if_modified_since.as_ref(),
-        if_unmodified_since: input.if_unmodified_since.as_ref(),
-    };
-    let view = read_view(
-        s3,
-        &input.bucket,
-        &input.key,
-        conditions,
-        input.part_number,
-        input.range.as_ref(),
-    )
-    .await?;
+    let view = read_view(s3, &input).await?;
     let status = view.status();
     let output = object_output!(HeadObjectOutput, &view, input, {});
     Ok(S3Response::with_status(output, status))
@@ -382,39 +242,15 @@ pub async fn delete_objects(
     }))
 }
 
-/// The source object of a copy.
-pub async fn copy_source(s3: &PreflightS3, source: &CopySource) -> S3Result<ObjectRecord> {
-    match source {
-        CopySource::Bucket {
-            bucket,
-            key,
-            version_id,
-        } => {
-            if version_id.as_deref().is_some_and(|v| v != "null") {
-                return Err(S3Error::with_message(
-                    S3ErrorCode::NoSuchVersion,
-                    "The specified version does not exist.",
-                ));
-            }
-            load_object(s3, bucket, key).await
-        }
-        _ => Err(S3Error::with_message(
-            S3ErrorCode::NotImplemented,
-            "Access points are not supported",
-        )),
-    }
-}
-
 pub async fn copy_object(
     s3: &PreflightS3,
     req: S3Request<CopyObjectInput>,
 ) -> S3Result<S3Response<CopyObjectOutput>> {
     let input = req.input;
     s3.bucket(&input.bucket)?;
-    check_storage_class(input.storage_class.as_ref())?;
-    refuse_grant_headers(&input)?;
+    check_new_object(&input)?;
     let src = copy_source(s3, &input.copy_source).await?;
-    check_conditions(
+    check_source_conditions(
         &src,
         &Conditions {
             if_match: input.copy_source_if_match.as_ref(),
@@ -422,15 +258,7 @@ pub async fn copy_object(
             if_modified_since: input.copy_source_if_modified_since.as_ref(),
             if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
         },
-    )
-    .map_err(|e| {
-        // A failed copy-source condition is always 412.
-        if *e.code() == S3ErrorCode::NotModified {
-            s3_err(S3ErrorCode::PreconditionFailed)
-        } else {
-            e
-        }
-    })?;
+    )?;
     let replace = input
         .metadata_directive
         .as_ref()
@@ -442,19 +270,11 @@ pub async fn copy_object(
         ));
     }
     let headers = if replace {
-        object_headers(HeaderInputs {
-            content_type: input.content_type.as_deref(),
-            cache_control: input.cache_control.as_deref(),
-            content_disposition: input.content_disposition.as_deref(),
-            content_encoding: input.content_encoding.as_deref(),
-            content_language: input.content_language.as_deref(),
-            expires: input.expires.as_ref(),
-            metadata: input.metadata.as_ref(),
-        })?
+        object_headers(input.header_inputs())?
     } else {
         src.headers.clone()
     };
-    let acl = canned_object_acl(input.acl.as_ref().map(|a| a.as_str()))?;
+    let acl = canned_object_acl(input.canned_acl())?;
     let algos: Vec<ChecksumAlgo> = src
         .headers
         .checksums

@@ -1,15 +1,37 @@
-//! Reading objects: conditional requests, ranges, and streaming the bytes of
-//! a single blob or of a multipart manifest.
+//! Reading objects: looking one up, conditional requests, ranges and part
+//! numbers, and streaming the bytes of a single blob or of a multipart
+//! manifest.
 
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 use preflight_store::{BlobStore, ObjectLayout, ObjectRecord};
-use s3s::dto::{ETag, ETagCondition, Range, StreamingBlob, Timestamp};
-use s3s::{S3ErrorCode, S3Result};
+use s3s::dto::{
+    ETag, ETagCondition, GetObjectInput, HeadObjectInput, Range, StreamingBlob, Timestamp,
+};
+use s3s::{S3Error, S3ErrorCode, S3Result};
 use time::OffsetDateTime;
 
+use super::headers::stored_checksum;
+use super::write::ChecksumAlgo;
+use super::{PreflightS3, saturating_i32};
 use crate::errors::{s3_err, store_err};
+
+/// S3 numbers parts from 1 to 10000.
+const MAX_PART_NUMBER: u32 = 10_000;
+/// The most parts an upload can have: one per part number.
+pub const MAX_PARTS: usize = 10_000;
+
+/// A `partNumber` of UploadPart, UploadPartCopy, GetObject or HeadObject.
+pub fn check_part_number(n: i32) -> S3Result<u32> {
+    match u32::try_from(n) {
+        Ok(number) if (1..=MAX_PART_NUMBER).contains(&number) => Ok(number),
+        _ => Err(S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            "Part number must be an integer between 1 and 10000, inclusive",
+        )),
+    }
+}
 
 pub struct Conditions<'a> {
     pub if_match: Option<&'a ETagCondition>,
@@ -76,6 +98,140 @@ pub fn resolve_range(range: Option<&Range>, size: u64) -> S3Result<(u64, u64, bo
             Err(_) => Err(s3_err(S3ErrorCode::InvalidRange)),
         },
     }
+}
+
+/// The object, or NoSuchKey (NoSuchBucket for a missing bucket).
+pub async fn load_object(s3: &PreflightS3, bucket: &str, key: &str) -> S3Result<ObjectRecord> {
+    s3.bucket(bucket)?;
+    s3.meta
+        .get_object(bucket, key)
+        .await
+        .map_err(store_err)?
+        .ok_or_else(|| s3_err(S3ErrorCode::NoSuchKey))
+}
+
+/// The byte range of a `partNumber` request.
+fn part_range(obj: &ObjectRecord, part: i32) -> S3Result<(u64, u64)> {
+    match &obj.layout {
+        ObjectLayout::Single { .. } if part == 1 => Ok((0, obj.size)),
+        ObjectLayout::Parts { parts } => {
+            let mut offset = 0;
+            for p in parts {
+                if i64::from(p.number) == i64::from(part) {
+                    return Ok((offset, offset + p.size));
+                }
+                offset += p.size;
+            }
+            Err(invalid_part_number())
+        }
+        _ => Err(invalid_part_number()),
+    }
+}
+
+fn invalid_part_number() -> S3Error {
+    let mut e = S3Error::with_message(
+        S3ErrorCode::Custom("InvalidPartNumber".into()),
+        "The requested partnumber is not satisfiable",
+    );
+    e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+    e
+}
+
+pub fn parts_count(obj: &ObjectRecord) -> Option<i32> {
+    match &obj.layout {
+        ObjectLayout::Parts { parts } => Some(saturating_i32(parts.len())),
+        ObjectLayout::Single { .. } => None,
+    }
+}
+
+/// What a GET or HEAD sends: the object, after its preconditions held, and
+/// the byte range `[start, end)`.
+pub struct ReadView {
+    pub obj: ObjectRecord,
+    pub start: u64,
+    pub end: u64,
+    pub partial: bool,
+}
+
+impl ReadView {
+    /// A stored full-object checksum: only for a response with every byte.
+    pub fn checksum(&self, algo: ChecksumAlgo) -> Option<String> {
+        (!self.partial)
+            .then(|| stored_checksum(&self.obj, algo))
+            .flatten()
+    }
+
+    pub fn status(&self) -> http::StatusCode {
+        if self.partial {
+            http::StatusCode::PARTIAL_CONTENT
+        } else {
+            http::StatusCode::OK
+        }
+    }
+}
+
+/// What a GetObject or HeadObject input asks for (two generated types
+/// with the same field names).
+pub trait ReadInput {
+    fn bucket(&self) -> &str;
+    fn key(&self) -> &str;
+    fn conditions(&self) -> Conditions<'_>;
+    fn part_number(&self) -> Option<i32>;
+    fn range(&self) -> Option<&Range>;
+}
+
+macro_rules! read_input {
+    ($input:ty) => {
+        impl ReadInput for $input {
+            fn bucket(&self) -> &str {
+                &self.bucket
+            }
+            fn key(&self) -> &str {
+                &self.key
+            }
+            fn conditions(&self) -> Conditions<'_> {
+                Conditions {
+                    if_match: self.if_match.as_ref(),
+                    if_none_match: self.if_none_match.as_ref(),
+                    if_modified_since: self.if_modified_since.as_ref(),
+                    if_unmodified_since: self.if_unmodified_since.as_ref(),
+                }
+            }
+            fn part_number(&self) -> Option<i32> {
+                self.part_number
+            }
+            fn range(&self) -> Option<&Range> {
+                self.range.as_ref()
+            }
+        }
+    };
+}
+
+read_input!(GetObjectInput);
+read_input!(HeadObjectInput);
+
+/// Looks up the object a GET or HEAD names, checks its preconditions and
+/// resolves the bytes to send.
+pub async fn read_view(s3: &PreflightS3, input: &impl ReadInput) -> S3Result<ReadView> {
+    let part_number = input.part_number();
+    if let Some(n) = part_number {
+        check_part_number(n)?;
+    }
+    let obj = load_object(s3, input.bucket(), input.key()).await?;
+    check_conditions(&obj, &input.conditions())?;
+    let (start, end, partial) = match part_number {
+        Some(n) => {
+            let (s, e) = part_range(&obj, n)?;
+            (s, e, parts_count(&obj).is_some())
+        }
+        None => resolve_range(input.range(), obj.size)?,
+    };
+    Ok(ReadView {
+        obj,
+        start,
+        end,
+        partial,
+    })
 }
 
 /// Streams bytes `[start, end)` of an object.
@@ -212,6 +368,15 @@ mod tests {
             ..none
         };
         assert_eq!(code(check_conditions(&o, &c)), None);
+    }
+
+    #[test]
+    fn part_numbers() {
+        assert!(check_part_number(-1).is_err());
+        assert!(check_part_number(0).is_err());
+        assert_eq!(check_part_number(1).unwrap(), 1);
+        assert_eq!(check_part_number(10_000).unwrap(), 10_000);
+        assert!(check_part_number(10_001).is_err());
     }
 
     #[test]

@@ -1,3 +1,6 @@
+// Test data: byte patterns cut to u8 on purpose.
+#![allow(clippy::cast_possible_truncation)]
+
 use super::*;
 use futures::TryStreamExt;
 

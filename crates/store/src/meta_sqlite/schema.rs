@@ -57,6 +57,7 @@ const MIGRATIONS: &[&[&str]] = &[&[
 ]];
 
 /// The schema version this build writes.
+#[allow(clippy::cast_possible_wrap)] // a handful of migrations (try_from is not const)
 pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Brings the database to [`SCHEMA_VERSION`], one transaction per migration.
@@ -78,15 +79,18 @@ pub(super) async fn migrate(pool: &SqlitePool) -> StoreResult<()> {
                  supports ({SCHEMA_VERSION}); upgrade Preflight"
             )));
         }
-        if current < 0 {
-            return Err(StoreError::Corrupt(format!(
-                "invalid metadata schema version {current}"
-            )));
-        }
         if current == SCHEMA_VERSION {
             return Ok(());
         }
-        for statement in MIGRATIONS[current as usize] {
+        let Some(migration) = usize::try_from(current)
+            .ok()
+            .and_then(|i| MIGRATIONS.get(i))
+        else {
+            return Err(StoreError::Corrupt(format!(
+                "invalid metadata schema version {current}"
+            )));
+        };
+        for statement in *migration {
             sqlx::query(statement).execute(&mut *tx).await?;
         }
         sqlx::query("DELETE FROM schema_version")
