@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod fixtures;
 pub mod sign;
 
 use std::io::{BufRead, BufReader};
