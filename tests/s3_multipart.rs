@@ -106,40 +106,31 @@ async fn multipart_life_cycle() {
     assert_eq!(ids, [(key, upload.as_str())]);
 
     // ListParts, two at a time.
-    let page1 = s3
-        .list_parts()
-        .bucket(&bucket)
-        .key(key)
-        .upload_id(&upload)
-        .max_parts(2)
-        .send()
-        .await
-        .unwrap();
-    let got: Vec<(i32, i64)> = page1
-        .parts()
-        .iter()
-        .map(|p| (p.part_number().unwrap(), p.size().unwrap()))
-        .collect();
-    assert_eq!(got, [(1, 5 * MIB as i64), (2, 5 * MIB as i64)]);
+    let list_page = |marker: Option<&str>| {
+        s3.list_parts()
+            .bucket(&bucket)
+            .key(key)
+            .upload_id(&upload)
+            .max_parts(2)
+            .set_part_number_marker(marker.map(str::to_owned))
+            .send()
+    };
+    let sizes = |parts: &[aws_sdk_s3::types::Part]| -> Vec<(i32, i64)> {
+        parts
+            .iter()
+            .map(|p| (p.part_number().unwrap(), p.size().unwrap()))
+            .collect()
+    };
+    let page1 = list_page(None).await.unwrap();
+    assert_eq!(
+        sizes(page1.parts()),
+        [(1, 5 * MIB as i64), (2, 5 * MIB as i64)]
+    );
     assert_eq!(page1.is_truncated(), Some(true));
     assert_eq!(page1.next_part_number_marker(), Some("2"));
     assert_eq!(page1.parts()[0].e_tag(), Some(etag1.as_str()));
-    let page2 = s3
-        .list_parts()
-        .bucket(&bucket)
-        .key(key)
-        .upload_id(&upload)
-        .max_parts(2)
-        .part_number_marker("2")
-        .send()
-        .await
-        .unwrap();
-    let got: Vec<(i32, i64)> = page2
-        .parts()
-        .iter()
-        .map(|p| (p.part_number().unwrap(), p.size().unwrap()))
-        .collect();
-    assert_eq!(got, [(3, 1000)]);
+    let page2 = list_page(Some("2")).await.unwrap();
+    assert_eq!(sizes(page2.parts()), [(3, 1000)]);
     assert_eq!(page2.is_truncated(), Some(false));
     assert_eq!(page2.parts()[0].e_tag(), Some(etag3.as_str()));
 

@@ -575,18 +575,15 @@ async fn copy_object_metadata_directives() {
     assert!(!meta.contains_key("origin"));
 
     // Onto itself: only with REPLACE.
-    let same = s3
-        .copy_object()
-        .bucket(&bucket)
-        .key("src")
-        .copy_source(format!("{bucket}/src"))
-        .send()
-        .await;
+    let onto_itself = || {
+        s3.copy_object()
+            .bucket(&bucket)
+            .key("src")
+            .copy_source(format!("{bucket}/src"))
+    };
+    let same = onto_itself().send().await;
     assert_eq!(sdk_err(same), (400, "InvalidRequest".into()));
-    s3.copy_object()
-        .bucket(&bucket)
-        .key("src")
-        .copy_source(format!("{bucket}/src"))
+    onto_itself()
         .metadata_directive(MetadataDirective::Replace)
         .metadata("origin", "rewritten")
         .send()

@@ -50,6 +50,11 @@ pub async fn put_object(s3: &Client, bucket: &str, key: &str, body: &[u8]) -> St
 
 /// GetObject, the whole body.
 pub async fn get_bytes(s3: &Client, bucket: &str, key: &str) -> Vec<u8> {
+    get_bytes_and_etag(s3, bucket, key).await.0
+}
+
+/// GetObject: the whole body and the ETag (empty when there is none).
+pub async fn get_bytes_and_etag(s3: &Client, bucket: &str, key: &str) -> (Vec<u8>, String) {
     let got = s3
         .get_object()
         .bucket(bucket)
@@ -57,7 +62,11 @@ pub async fn get_bytes(s3: &Client, bucket: &str, key: &str) -> Vec<u8> {
         .send()
         .await
         .unwrap_or_else(|e| panic!("GET {key}: {e:?}"));
-    got.body.collect().await.unwrap().into_bytes().to_vec()
+    let etag = got.e_tag().unwrap_or_default().to_owned();
+    (
+        got.body.collect().await.unwrap().into_bytes().to_vec(),
+        etag,
+    )
 }
 
 /// DeleteObjects of `keys`; `quiet` as the request's Quiet element, absent
