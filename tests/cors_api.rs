@@ -151,11 +151,7 @@ async fn only_the_owner_may_use_the_api() {
         .send()
         .await
         .unwrap();
-    let res = http
-        .get(server.url(&format!("/{bucket}?cors")))
-        .send()
-        .await
-        .unwrap();
+    let res = server.anon_get(&format!("/{bucket}?cors")).await;
     assert_eq!(res.status(), 403);
 }
 
@@ -325,11 +321,7 @@ async fn cors_vary_always_marks_every_response() {
     let bucket = cors_bucket(&server).await;
     let http = server.http();
     // No Origin at all: S3 would send no Vary; the CDN-safe mode does.
-    let res = http
-        .get(server.url(&format!("/{bucket}/obj")))
-        .send()
-        .await
-        .unwrap();
+    let res = server.anon_get(&format!("/{bucket}/obj")).await;
     assert_eq!(res.status(), 403);
     assert_eq!(res.headers().get("vary").unwrap(), VARY);
     assert!(res.headers().get("access-control-allow-origin").is_none());
@@ -346,11 +338,6 @@ async fn cors_vary_always_marks_every_response() {
     // The default mode is exactly S3: no Vary without a match.
     let aws = TestServer::start();
     let bucket = cors_bucket(&aws).await;
-    let res = aws
-        .http()
-        .get(aws.url(&format!("/{bucket}/obj")))
-        .send()
-        .await
-        .unwrap();
+    let res = aws.anon_get(&format!("/{bucket}/obj")).await;
     assert!(res.headers().get("vary").is_none());
 }
