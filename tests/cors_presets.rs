@@ -77,6 +77,15 @@ fn presigned(server: &TestServer, method: &str, path: &str) -> String {
     .0
 }
 
+/// A raw request from `ORIGIN` through a presigned URL.
+fn from_origin(server: &TestServer, method: &str, path: &str) -> reqwest::RequestBuilder {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    server
+        .http()
+        .request(method.clone(), presigned(server, method.as_str(), path))
+        .header("Origin", ORIGIN)
+}
+
 fn exposes(res: &reqwest::Response, name: &str) -> bool {
     header(res, "access-control-expose-headers")
         .split(',')
@@ -90,13 +99,7 @@ async fn spa_read() {
     put_object(&server.client(), &bucket, "app/data.json", b"{}").await;
     let path = format!("/{bucket}/app/data.json");
     assert_preflight(&server, &path, "GET", "if-none-match").await;
-    let res = server
-        .http()
-        .get(presigned(&server, "GET", &path))
-        .header("Origin", ORIGIN)
-        .send()
-        .await
-        .unwrap();
+    let res = from_origin(&server, "GET", &path).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(header(&res, "access-control-allow-origin"), ORIGIN);
     assert!(exposes(&res, "ETag"));
@@ -115,10 +118,7 @@ async fn browser_put_presigned() {
         "content-type,x-amz-checksum-crc32,x-amz-sdk-checksum-algorithm,x-amz-meta-owner",
     )
     .await;
-    let res = server
-        .http()
-        .put(presigned(&server, "PUT", &path))
-        .header("Origin", ORIGIN)
+    let res = from_origin(&server, "PUT", &path)
         .header("Content-Type", "image/png")
         .body(vec![7u8; 1000])
         .send()
@@ -151,10 +151,7 @@ async fn browser_multipart() {
     let s3 = server.client();
     let upload_id = create_upload(&s3, &bucket, "big.bin").await;
     let part_path = format!("{path}?partNumber=1&uploadId={upload_id}");
-    let res = server
-        .http()
-        .put(presigned(&server, "PUT", &part_path))
-        .header("Origin", ORIGIN)
+    let res = from_origin(&server, "PUT", &part_path)
         .body(vec![1u8; 5 * 1024 * 1024])
         .send()
         .await
@@ -183,10 +180,7 @@ async fn media_range_read() {
     put_object(&server.client(), &bucket, "clip.mp4", &body).await;
     let path = format!("/{bucket}/clip.mp4");
     assert_preflight(&server, &path, "GET", "range").await;
-    let res = server
-        .http()
-        .get(presigned(&server, "GET", &path))
-        .header("Origin", ORIGIN)
+    let res = from_origin(&server, "GET", &path)
         .header("Range", "bytes=10-19")
         .send()
         .await
