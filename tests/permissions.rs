@@ -215,31 +215,25 @@ async fn anonymous_access_by_policy_and_public_access_block() {
     );
 
     // BlockPublicAcls: setting a public ACL is refused, a private one is not.
-    let res = s3
-        .put_object()
-        .bucket(&bucket)
-        .key("acl.txt")
-        .acl(ObjectCannedAcl::PublicRead)
-        .body(ByteStream::from_static(b"x"))
-        .send()
-        .await;
+    let put_acl_txt = |acl: ObjectCannedAcl| {
+        s3.put_object()
+            .bucket(&bucket)
+            .key("acl.txt")
+            .acl(acl)
+            .body(ByteStream::from_static(b"x"))
+            .send()
+    };
+    let make_public = || {
+        s3.put_object_acl()
+            .bucket(&bucket)
+            .key("acl.txt")
+            .acl(ObjectCannedAcl::PublicRead)
+            .send()
+    };
+    let res = put_acl_txt(ObjectCannedAcl::PublicRead).await;
     assert_eq!(sdk_err(res), (403, "AccessDenied".into()));
-    s3.put_object()
-        .bucket(&bucket)
-        .key("acl.txt")
-        .acl(ObjectCannedAcl::Private)
-        .body(ByteStream::from_static(b"x"))
-        .send()
-        .await
-        .unwrap();
-    let res = s3
-        .put_object_acl()
-        .bucket(&bucket)
-        .key("acl.txt")
-        .acl(ObjectCannedAcl::PublicRead)
-        .send()
-        .await;
-    assert_eq!(sdk_err(res), (403, "AccessDenied".into()));
+    put_acl_txt(ObjectCannedAcl::Private).await.unwrap();
+    assert_eq!(sdk_err(make_public().await), (403, "AccessDenied".into()));
 
     // IgnorePublicAcls: an object made public earlier is not readable.
     s3.delete_public_access_block()
@@ -252,13 +246,7 @@ async fn anonymous_access_by_policy_and_public_access_block() {
         sdk_err(missing),
         (404, "NoSuchPublicAccessBlockConfiguration".into())
     );
-    s3.put_object_acl()
-        .bucket(&bucket)
-        .key("acl.txt")
-        .acl(ObjectCannedAcl::PublicRead)
-        .send()
-        .await
-        .unwrap();
+    make_public().await.unwrap();
     assert_eq!(anon_get(&server, &format!("/{bucket}/acl.txt")).await, 200);
     set_pab(&s3, &bucket, pab(false, true, false, false)).await;
     assert_eq!(anon_get(&server, &format!("/{bucket}/acl.txt")).await, 403);
