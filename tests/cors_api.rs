@@ -8,10 +8,9 @@
 
 mod common;
 
-use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
-use common::sign::sign_request;
-use common::{TestServer, bucket_name, client_for, error_code, xml_field};
+use common::fixtures::{new_bucket, presign_for, put_object};
+use common::{TestServer, client_for, error_code, xml_field};
 
 const ORIGIN: &str = "https://app.example";
 const VARY: &str = "Origin, Access-Control-Request-Headers, Access-Control-Request-Method";
@@ -32,15 +31,8 @@ fn rule() -> CorsRule {
 /// A bucket with one object and a CORS rule for `ORIGIN`.
 async fn cors_bucket(server: &TestServer) -> String {
     let s3 = server.client();
-    let bucket = bucket_name("cors");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    s3.put_object()
-        .bucket(&bucket)
-        .key("obj")
-        .body(ByteStream::from_static(b"0123456789"))
-        .send()
-        .await
-        .unwrap();
+    let bucket = new_bucket(&s3, "cors").await;
+    put_object(&s3, &bucket, "obj", b"0123456789").await;
     // The SDK sends its default checksum header, not Content-MD5.
     s3.put_bucket_cors()
         .bucket(&bucket)
@@ -72,6 +64,20 @@ fn assert_cors(res: &reqwest::Response) {
     assert_eq!(h.get("vary").unwrap(), VARY);
 }
 
+/// GetBucketCors answers NoSuchCORSConfiguration.
+async fn assert_no_cors(s3: &aws_sdk_s3::Client, bucket: &str) {
+    let err = s3
+        .get_bucket_cors()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.into_service_error().meta().code(),
+        Some("NoSuchCORSConfiguration")
+    );
+}
+
 #[tokio::test]
 async fn sdk_round_trip_and_delete() {
     let server = TestServer::start();
@@ -84,36 +90,18 @@ async fn sdk_round_trip_and_delete() {
         .send()
         .await
         .unwrap();
-    let err = s3
-        .get_bucket_cors()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err.into_service_error().meta().code(),
-        Some("NoSuchCORSConfiguration")
-    );
+    assert_no_cors(&s3, &bucket).await;
 }
 
 #[tokio::test]
 async fn put_needs_an_integrity_header_and_checks_it() {
     let server = TestServer::start();
     let s3 = server.client();
-    let bucket = bucket_name("integrity");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "integrity").await;
     let xml = "<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>";
-    let url = server.url(&format!("/{bucket}?cors"));
-    let put = |extra: Vec<(String, String)>| {
-        let (url, mut headers) = sign_request("PUT", &url, &extra, xml.as_bytes(), None);
-        headers.extend(extra);
-        let mut req = server.http().put(url);
-        for (k, v) in headers {
-            req = req.header(k, v);
-        }
-        req.body(xml)
-    };
-    let res = put(vec![]).send().await.unwrap();
+    let path = format!("/{bucket}?cors");
+    let put = |extra: &[(&str, &str)]| server.signed("PUT", &path, extra, xml.as_bytes()).body(xml);
+    let res = put(&[]).send().await.unwrap();
     assert_eq!(res.status(), 400);
     let body = res.text().await.unwrap();
     assert_eq!(error_code(&body).as_deref(), Some("InvalidRequest"));
@@ -121,38 +109,20 @@ async fn put_needs_an_integrity_header_and_checks_it() {
         xml_field(&body, "Message").as_deref(),
         Some("Missing required header for this request: Content-MD5")
     );
-    let res = put(vec![(
-        "content-md5".into(),
-        "1B2M2Y8AsgTpgAmY7PhCfg==".into(),
-    )])
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(res.status(), 400);
-    assert_eq!(
-        error_code(&res.text().await.unwrap()).as_deref(),
-        Some("BadDigest")
-    );
-    let res = put(vec![("x-amz-checksum-crc32".into(), "AAAAAA==".into())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
-    assert_eq!(
-        error_code(&res.text().await.unwrap()).as_deref(),
-        Some("BadDigest")
-    );
+    for header in [
+        ("content-md5", "1B2M2Y8AsgTpgAmY7PhCfg=="),
+        ("x-amz-checksum-crc32", "AAAAAA=="),
+    ] {
+        let res = put(&[header]).send().await.unwrap();
+        assert_eq!(res.status(), 400, "{header:?}");
+        assert_eq!(
+            error_code(&res.text().await.unwrap()).as_deref(),
+            Some("BadDigest"),
+            "{header:?}"
+        );
+    }
     // Nothing was stored by the refused requests.
-    let err = s3
-        .get_bucket_cors()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err.into_service_error().meta().code(),
-        Some("NoSuchCORSConfiguration")
-    );
+    assert_no_cors(&s3, &bucket).await;
 }
 
 #[tokio::test]
@@ -184,11 +154,7 @@ async fn only_the_owner_may_use_the_api() {
         .send()
         .await
         .unwrap();
-    let res = http
-        .get(server.url(&format!("/{bucket}?cors")))
-        .send()
-        .await
-        .unwrap();
+    let res = server.anon_get(&format!("/{bucket}?cors")).await;
     assert_eq!(res.status(), 403);
 }
 
@@ -206,13 +172,7 @@ async fn delete_bucket_removes_the_configuration() {
     s3.delete_bucket().bucket(&bucket).send().await.unwrap();
     // A preflight now finds no bucket at all.
     let res = server
-        .http()
-        .request(
-            reqwest::Method::OPTIONS,
-            server.url(&format!("/{bucket}/obj")),
-        )
-        .header("origin", ORIGIN)
-        .header("access-control-request-method", "GET")
+        .cors_preflight(&format!("/{bucket}/obj"), ORIGIN, "GET")
         .send()
         .await
         .unwrap();
@@ -222,16 +182,7 @@ async fn delete_bucket_removes_the_configuration() {
         Some("CORSResponse: Bucket not found")
     );
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    let err = s3
-        .get_bucket_cors()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err.into_service_error().meta().code(),
-        Some("NoSuchCORSConfiguration")
-    );
+    assert_no_cors(&s3, &bucket).await;
 }
 
 #[tokio::test]
@@ -240,13 +191,7 @@ async fn configuration_survives_a_restart() {
     let bucket = cors_bucket(&server).await;
     server.restart();
     let res = server
-        .http()
-        .request(
-            reqwest::Method::OPTIONS,
-            server.url(&format!("/{bucket}/obj")),
-        )
-        .header("origin", ORIGIN)
-        .header("access-control-request-method", "PUT")
+        .cors_preflight(&format!("/{bucket}/obj"), ORIGIN, "PUT")
         .send()
         .await
         .unwrap();
@@ -260,37 +205,26 @@ async fn cors_headers_on_error_responses() {
     let bucket = cors_bucket(&server).await;
     let http = server.http();
     let obj = server.url(&format!("/{bucket}/obj"));
+    let from_origin = |url: &str| http.get(url).header("origin", ORIGIN);
 
     // Anonymous GET of a private object: 403 AccessDenied, with CORS headers.
-    let res = http
-        .get(&obj)
-        .header("origin", ORIGIN)
-        .send()
-        .await
-        .unwrap();
+    let res = from_origin(&obj).send().await.unwrap();
     assert_eq!(res.status(), 403);
     assert_cors(&res);
 
-    // A missing key, as the owner: 404 NoSuchKey, with CORS headers.
-    let missing = server.url(&format!("/{bucket}/missing"));
-    let (url, headers) = sign_request("GET", &missing, &[], b"", None);
-    let mut req = http.get(url).header("origin", ORIGIN);
-    for (k, v) in &headers {
-        req = req.header(k, v);
-    }
-    let res = req.send().await.unwrap();
-    assert_eq!(res.status(), 404);
-    assert_cors(&res);
-
+    // A missing key, as the owner: 404 NoSuchKey, with CORS headers; a
     // HEAD 404 carries them too.
-    let (url, headers) = sign_request("HEAD", &missing, &[], b"", None);
-    let mut req = http.head(url).header("origin", ORIGIN);
-    for (k, v) in &headers {
-        req = req.header(k, v);
+    let missing = format!("/{bucket}/missing");
+    for method in ["GET", "HEAD"] {
+        let res = server
+            .signed(method, &missing, &[], b"")
+            .header("origin", ORIGIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404, "{method}");
+        assert_cors(&res);
     }
-    let res = req.send().await.unwrap();
-    assert_eq!(res.status(), 404);
-    assert_cors(&res);
 
     // A bad signature: 403 SignatureDoesNotMatch, with CORS headers.
     let wrong = client_for(&server.endpoint, common::ACCESS_KEY, "not-the-secret", true);
@@ -298,20 +232,10 @@ async fn cors_headers_on_error_responses() {
         .get_object()
         .bucket(&bucket)
         .key("obj")
-        .presigned(
-            aws_sdk_s3::presigning::PresigningConfig::expires_in(std::time::Duration::from_secs(
-                60,
-            ))
-            .unwrap(),
-        )
+        .presigned(presign_for(60))
         .await
         .unwrap();
-    let res = http
-        .get(presigned.uri())
-        .header("origin", ORIGIN)
-        .send()
-        .await
-        .unwrap();
+    let res = from_origin(presigned.uri()).send().await.unwrap();
     assert_eq!(res.status(), 403);
     assert_cors(&res);
     assert_eq!(
@@ -321,32 +245,21 @@ async fn cors_headers_on_error_responses() {
 
     // 416 and 304 through a valid presigned URL.
     let s3 = server.client();
-    let cfg = || {
-        aws_sdk_s3::presigning::PresigningConfig::expires_in(std::time::Duration::from_secs(60))
-            .unwrap()
-    };
     let presigned = s3
         .get_object()
         .bucket(&bucket)
         .key("obj")
-        .presigned(cfg())
+        .presigned(presign_for(60))
         .await
         .unwrap();
-    let res = http
-        .get(presigned.uri())
-        .header("origin", ORIGIN)
+    let res = from_origin(presigned.uri())
         .header("range", "bytes=100-")
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 416);
     assert_cors(&res);
-    let res = http
-        .get(presigned.uri())
-        .header("origin", ORIGIN)
-        .send()
-        .await
-        .unwrap();
+    let res = from_origin(presigned.uri()).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert_cors(&res);
     let etag = res
@@ -356,9 +269,7 @@ async fn cors_headers_on_error_responses() {
         .to_str()
         .unwrap()
         .to_owned();
-    let res = http
-        .get(presigned.uri())
-        .header("origin", ORIGIN)
+    let res = from_origin(presigned.uri())
         .header("if-none-match", &etag)
         .send()
         .await
@@ -372,13 +283,10 @@ async fn cors_headers_on_error_responses() {
 async fn preflight_ignores_credentials_and_works_virtual_hosted() {
     let server = TestServer::start_with(&["--domain", "s3.preflight.test"]);
     let bucket = cors_bucket(&server).await;
-    let http = server.http();
     let host = format!("{bucket}.s3.preflight.test:{}", server.port());
-    let res = http
-        .request(reqwest::Method::OPTIONS, server.url("/obj"))
+    let res = server
+        .cors_preflight("/obj", ORIGIN, "PUT")
         .header("host", &host)
-        .header("origin", ORIGIN)
-        .header("access-control-request-method", "PUT")
         .header("access-control-request-headers", "Content-Type, X-Amz-Meta-Foo")
         .header("authorization", "AWS4-HMAC-SHA256 Credential=bogus/20200101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00")
         .send()
@@ -393,11 +301,9 @@ async fn preflight_ignores_credentials_and_works_virtual_hosted() {
     assert_eq!(res.headers().get("access-control-max-age").unwrap(), "600");
     assert_eq!(res.headers().get("content-length").unwrap(), "0");
     // A denied preflight says why, in S3's body plus one header.
-    let res = http
-        .request(reqwest::Method::OPTIONS, server.url("/obj"))
+    let res = server
+        .cors_preflight("/obj", "https://evil.example", "PUT")
         .header("host", &host)
-        .header("origin", "https://evil.example")
-        .header("access-control-request-method", "PUT")
         .send()
         .await
         .unwrap();
@@ -418,11 +324,7 @@ async fn cors_vary_always_marks_every_response() {
     let bucket = cors_bucket(&server).await;
     let http = server.http();
     // No Origin at all: S3 would send no Vary; the CDN-safe mode does.
-    let res = http
-        .get(server.url(&format!("/{bucket}/obj")))
-        .send()
-        .await
-        .unwrap();
+    let res = server.anon_get(&format!("/{bucket}/obj")).await;
     assert_eq!(res.status(), 403);
     assert_eq!(res.headers().get("vary").unwrap(), VARY);
     assert!(res.headers().get("access-control-allow-origin").is_none());
@@ -439,11 +341,6 @@ async fn cors_vary_always_marks_every_response() {
     // The default mode is exactly S3: no Vary without a match.
     let aws = TestServer::start();
     let bucket = cors_bucket(&aws).await;
-    let res = aws
-        .http()
-        .get(aws.url(&format!("/{bucket}/obj")))
-        .send()
-        .await
-        .unwrap();
+    let res = aws.anon_get(&format!("/{bucket}/obj")).await;
     assert!(res.headers().get("vary").is_none());
 }

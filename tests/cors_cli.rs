@@ -9,10 +9,8 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use base64::Engine;
-use common::sign::sign_request;
-use common::{ACCESS_KEY, SECRET_KEY, TestServer, bucket_name};
-use md5::Digest;
+use common::fixtures::new_bucket;
+use common::{ACCESS_KEY, SECRET_KEY, TestServer};
 use serde_json::Value;
 
 /// The README's mistake: an origin with a trailing slash, PUT without ETag exposed.
@@ -44,6 +42,16 @@ fn preflight(args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// `preflight cors explain` of the configuration at `path`, for a request
+/// from `origin` with `method`, and `extra` arguments.
+fn explain(path: &str, origin: &str, method: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "cors", "explain", "--config", path, "--origin", origin, "--method", method,
+    ];
+    args.extend_from_slice(extra);
+    preflight(&args, None)
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -58,22 +66,16 @@ fn file(text: &str) -> tempfile::NamedTempFile {
 fn explain_names_the_trailing_slash_and_the_missing_header() {
     let cfg = file(MISTAKE);
     let path = cfg.path().to_str().unwrap();
-    let out = preflight(
+    let out = explain(
+        path,
+        "https://app.example.com",
+        "PUT",
         &[
-            "cors",
-            "explain",
-            "--config",
-            path,
-            "--origin",
-            "https://app.example.com",
-            "--method",
-            "PUT",
             "--header",
             "content-type",
             "--header",
             "x-amz-checksum-crc32",
         ],
-        None,
     );
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let text = stdout(&out);
@@ -98,20 +100,11 @@ fn explain_names_the_trailing_slash_and_the_missing_header() {
 fn explain_json_and_an_allowed_request() {
     let cfg = file(CLEAN);
     let path = cfg.path().to_str().unwrap();
-    let out = preflight(
-        &[
-            "cors",
-            "explain",
-            "--config",
-            path,
-            "--origin",
-            "https://app.example.com",
-            "--method",
-            "GET",
-            "--preflight",
-            "--json",
-        ],
-        None,
+    let out = explain(
+        path,
+        "https://app.example.com",
+        "GET",
+        &["--preflight", "--json"],
     );
     assert_eq!(out.status.code(), Some(0));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -128,20 +121,7 @@ fn explain_json_and_an_allowed_request() {
     );
     assert_eq!(v["rules"][0]["outcome"], "wins");
     // Without --preflight/--actual a GET is simple: the actual request is explained.
-    let out = preflight(
-        &[
-            "cors",
-            "explain",
-            "--config",
-            path,
-            "--origin",
-            "https://app.example.com",
-            "--method",
-            "GET",
-            "--json",
-        ],
-        None,
-    );
+    let out = explain(path, "https://app.example.com", "GET", &["--json"]);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["request"]["mode"], "actual");
     assert_eq!(v["response"]["status"], Value::Null);
@@ -160,38 +140,12 @@ fn explain_credentials_with_star_and_options_method() {
         "<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>",
     );
     let path = cfg.path().to_str().unwrap();
-    let out = preflight(
-        &[
-            "cors",
-            "explain",
-            "--config",
-            path,
-            "--origin",
-            "https://a.dev",
-            "--method",
-            "GET",
-            "--actual",
-            "--credentials",
-        ],
-        None,
-    );
+    let out = explain(path, "https://a.dev", "GET", &["--actual", "--credentials"]);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
     assert!(text.contains("Access-Control-Allow-Origin: *"), "{text}");
     assert!(text.contains("[wildcard-origin-credentials]"), "{text}");
-    let out = preflight(
-        &[
-            "cors",
-            "explain",
-            "--config",
-            path,
-            "--origin",
-            "https://a.dev",
-            "--method",
-            "OPTIONS",
-        ],
-        None,
-    );
+    let out = explain(path, "https://a.dev", "OPTIONS", &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("OPTIONS is never an allowed method"));
 }
@@ -312,35 +266,10 @@ fn preset_prints_xml_and_json() {
     assert_eq!(out.status.code(), Some(2));
 }
 
-async fn put_cors(server: &TestServer, bucket: &str, xml: &str) {
-    let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(xml.as_bytes()));
-    let extra = vec![("content-md5".to_owned(), md5)];
-    let (url, mut headers) = sign_request(
-        "PUT",
-        &server.url(&format!("/{bucket}?cors")),
-        &extra,
-        xml.as_bytes(),
-        None,
-    );
-    headers.extend(extra);
-    let mut req = server.http().put(url).body(xml.to_owned());
-    for (k, v) in headers {
-        req = req.header(k, v);
-    }
-    assert_eq!(req.send().await.unwrap().status(), 200);
-}
-
 #[tokio::test]
 async fn live_bucket_fetch_and_put_logs_lint_findings() {
     let server = TestServer::start();
-    let bucket = bucket_name("cli");
-    server
-        .client()
-        .create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap();
+    let bucket = new_bucket(&server.client(), "cli").await;
     let live = |sub: &'static str, bucket: String, extra: &'static [&'static str]| {
         let endpoint = server.endpoint.clone();
         tokio::task::spawn_blocking(move || {
@@ -384,7 +313,7 @@ async fn live_bucket_fetch_and_put_logs_lint_findings() {
     );
 
     let xml = "<CORSConfiguration><CORSRule><AllowedOrigin>https://app.example.com/</AllowedOrigin><AllowedMethod>PUT</AllowedMethod><AllowedHeader>content-type</AllowedHeader></CORSRule></CORSConfiguration>";
-    put_cors(&server, &bucket, xml).await;
+    assert_eq!(server.put_cors_xml(&bucket, xml).await.status(), 200);
     let out = live("explain", bucket.clone(), explain_args).await.unwrap();
     assert!(
         stdout(&out).contains("differs only by a trailing slash"),

@@ -10,10 +10,9 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use base64::Engine;
+use common::TestServer;
+use common::fixtures::{completed, create_upload, new_bucket, put_object};
 use common::sign::sign_request;
-use common::{TestServer, bucket_name};
-use md5::Digest;
 
 const ORIGIN: &str = "https://app.example.com";
 
@@ -33,30 +32,8 @@ fn preset_xml(name: &str) -> String {
 
 /// Creates a bucket and applies the preset with a signed PutBucketCors.
 async fn bucket_with_preset(server: &TestServer, name: &str) -> String {
-    let bucket = bucket_name(&name.replace('_', "-"));
-    server
-        .client()
-        .create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap();
-    let xml = preset_xml(name);
-    let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(xml.as_bytes()));
-    let extra = vec![("content-md5".to_owned(), md5)];
-    let (url, mut headers) = sign_request(
-        "PUT",
-        &server.url(&format!("/{bucket}?cors")),
-        &extra,
-        xml.as_bytes(),
-        None,
-    );
-    headers.extend(extra);
-    let mut req = server.http().put(url).body(xml);
-    for (k, v) in headers {
-        req = req.header(k, v);
-    }
-    let res = req.send().await.unwrap();
+    let bucket = new_bucket(&server.client(), &name.replace('_', "-")).await;
+    let res = server.put_cors_xml(&bucket, &preset_xml(name)).await;
     assert_eq!(res.status(), 200, "{name}: {}", res.text().await.unwrap());
     bucket
 }
@@ -71,11 +48,7 @@ fn header(res: &reqwest::Response, name: &str) -> String {
 
 /// Asserts a 200 preflight for `method` with `request_headers`, echoing the origin.
 async fn assert_preflight(server: &TestServer, path: &str, method: &str, request_headers: &str) {
-    let mut req = server
-        .http()
-        .request(reqwest::Method::OPTIONS, server.url(path))
-        .header("Origin", ORIGIN)
-        .header("Access-Control-Request-Method", method);
+    let mut req = server.cors_preflight(path, ORIGIN, method);
     if !request_headers.is_empty() {
         req = req.header("Access-Control-Request-Headers", request_headers);
     }
@@ -107,38 +80,29 @@ fn presigned(server: &TestServer, method: &str, path: &str) -> String {
     .0
 }
 
+/// A raw request from `ORIGIN` through a presigned URL.
+fn from_origin(server: &TestServer, method: &str, path: &str) -> reqwest::RequestBuilder {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    server
+        .http()
+        .request(method.clone(), presigned(server, method.as_str(), path))
+        .header("Origin", ORIGIN)
+}
+
 fn exposes(res: &reqwest::Response, name: &str) -> bool {
     header(res, "access-control-expose-headers")
         .split(',')
         .any(|h| h.trim().eq_ignore_ascii_case(name))
 }
 
-async fn put_object(server: &TestServer, bucket: &str, key: &str, body: Vec<u8>) {
-    server
-        .client()
-        .put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(body.into())
-        .send()
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn spa_read() {
     let server = TestServer::start();
     let bucket = bucket_with_preset(&server, "spa-read").await;
-    put_object(&server, &bucket, "app/data.json", b"{}".to_vec()).await;
+    put_object(&server.client(), &bucket, "app/data.json", b"{}").await;
     let path = format!("/{bucket}/app/data.json");
     assert_preflight(&server, &path, "GET", "if-none-match").await;
-    let res = server
-        .http()
-        .get(presigned(&server, "GET", &path))
-        .header("Origin", ORIGIN)
-        .send()
-        .await
-        .unwrap();
+    let res = from_origin(&server, "GET", &path).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(header(&res, "access-control-allow-origin"), ORIGIN);
     assert!(exposes(&res, "ETag"));
@@ -157,10 +121,7 @@ async fn browser_put_presigned() {
         "content-type,x-amz-checksum-crc32,x-amz-sdk-checksum-algorithm,x-amz-meta-owner",
     )
     .await;
-    let res = server
-        .http()
-        .put(presigned(&server, "PUT", &path))
-        .header("Origin", ORIGIN)
+    let res = from_origin(&server, "PUT", &path)
         .header("Content-Type", "image/png")
         .body(vec![7u8; 1000])
         .send()
@@ -191,19 +152,9 @@ async fn browser_multipart() {
         assert_preflight(&server, &path, method, sdk_headers).await;
     }
     let s3 = server.client();
-    let created = s3
-        .create_multipart_upload()
-        .bucket(&bucket)
-        .key("big.bin")
-        .send()
-        .await
-        .unwrap();
-    let upload_id = created.upload_id().unwrap();
+    let upload_id = create_upload(&s3, &bucket, "big.bin").await;
     let part_path = format!("{path}?partNumber=1&uploadId={upload_id}");
-    let res = server
-        .http()
-        .put(presigned(&server, "PUT", &part_path))
-        .header("Origin", ORIGIN)
+    let res = from_origin(&server, "PUT", &part_path)
         .body(vec![1u8; 5 * 1024 * 1024])
         .send()
         .await
@@ -214,19 +165,11 @@ async fn browser_multipart() {
     assert!(exposes(&res, "ETag"));
     let etag = header(&res, "etag");
     assert!(!etag.is_empty());
-    let part = aws_sdk_s3::types::CompletedPart::builder()
-        .part_number(1)
-        .e_tag(etag)
-        .build();
     s3.complete_multipart_upload()
         .bucket(&bucket)
         .key("big.bin")
-        .upload_id(upload_id)
-        .multipart_upload(
-            aws_sdk_s3::types::CompletedMultipartUpload::builder()
-                .parts(part)
-                .build(),
-        )
+        .upload_id(&upload_id)
+        .multipart_upload(completed(&[(1, &etag)]))
         .send()
         .await
         .unwrap();
@@ -237,13 +180,10 @@ async fn media_range_read() {
     let server = TestServer::start();
     let bucket = bucket_with_preset(&server, "media-range-read").await;
     let body: Vec<u8> = (0..=255u8).collect();
-    put_object(&server, &bucket, "clip.mp4", body).await;
+    put_object(&server.client(), &bucket, "clip.mp4", &body).await;
     let path = format!("/{bucket}/clip.mp4");
     assert_preflight(&server, &path, "GET", "range").await;
-    let res = server
-        .http()
-        .get(presigned(&server, "GET", &path))
-        .header("Origin", ORIGIN)
+    let res = from_origin(&server, "GET", &path)
         .header("Range", "bytes=10-19")
         .send()
         .await

@@ -19,14 +19,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use aws_sdk_s3::presigning::PresigningConfig;
-use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use md5::{Digest, Md5};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use common::{TestServer, bucket_name};
+use common::TestServer;
+use common::fixtures::{get_bytes_and_etag, multipart_put, new_bucket, presign_for, put_object};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -147,24 +145,22 @@ async fn presign_put(
     bucket: &str,
     key: &str,
 ) -> Presigned {
-    let cfg = PresigningConfig::expires_in(Duration::from_secs(3600)).unwrap();
     let req = s3
         .put_object()
         .bucket(bucket)
         .key(key)
-        .presigned(cfg)
+        .presigned(presign_for(3600))
         .await
         .unwrap();
     to_presigned(server, req.uri(), req.headers())
 }
 
 async fn presign_get(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> String {
-    let cfg = PresigningConfig::expires_in(Duration::from_secs(3600)).unwrap();
     let req = s3
         .get_object()
         .bucket(bucket)
         .key(key)
-        .presigned(cfg)
+        .presigned(presign_for(3600))
         .await
         .unwrap();
     assert_eq!(
@@ -344,21 +340,6 @@ async fn head_status(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> u16 {
     }
 }
 
-async fn get_bytes(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> (Vec<u8>, String) {
-    let got = s3
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GET {key}: {e:?}"));
-    let etag = got.e_tag().unwrap_or_default().to_owned();
-    (
-        got.body.collect().await.unwrap().into_bytes().to_vec(),
-        etag,
-    )
-}
-
 /// Restarts after a SIGKILL and checks the startup sweep left no temp file
 /// and exactly `blobs` committed blob files.
 fn crash_restart(server: &mut TestServer, blobs: usize, what: &str) {
@@ -387,17 +368,10 @@ fn crash_restart(server: &mut TestServer, blobs: usize, what: &str) {
 async fn crash_during_upload_leaves_nothing() {
     let mut server = TestServer::start();
     let s3 = server.client();
-    let bucket = bucket_name("crash-mid");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "crash-mid").await;
     // One committed object, so "no orphan" is not trivially "no file".
     let keep = Pattern::new(7).bytes(100_000);
-    s3.put_object()
-        .bucket(&bucket)
-        .key("keep")
-        .body(ByteStream::from(keep.clone()))
-        .send()
-        .await
-        .unwrap();
+    put_object(&s3, &bucket, "keep", &keep).await;
     assert_eq!(blob_files(&server), 1);
 
     let req = presign_put(&s3, &server, &bucket, "big").await;
@@ -435,7 +409,7 @@ async fn crash_during_upload_leaves_nothing() {
         404,
         "a killed upload must not be visible"
     );
-    assert_eq!(get_bytes(&s3, &bucket, "keep").await.0, keep);
+    assert_eq!(get_bytes_and_etag(&s3, &bucket, "keep").await.0, keep);
     let list = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
     assert_eq!(list.key_count(), Some(1));
 }
@@ -447,8 +421,7 @@ async fn crash_during_upload_leaves_nothing() {
 async fn crash_around_commit_is_all_or_nothing() {
     let mut server = TestServer::start();
     let s3 = server.client();
-    let bucket = bucket_name("crash-commit");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "crash-commit").await;
     let len = 3 * MIB + 12_345;
     let mut live_blobs = 0;
     let mut outcomes = Vec::new();
@@ -466,7 +439,7 @@ async fn crash_around_commit_is_all_or_nothing() {
         match head_status(&s3, &bucket, &key).await {
             404 => outcomes.push(format!("{delay_ms}ms:absent")),
             200 => {
-                let (body, etag) = get_bytes(&s3, &bucket, &key).await;
+                let (body, etag) = get_bytes_and_etag(&s3, &bucket, &key).await;
                 assert_eq!(
                     body.len() as u64,
                     len,
@@ -497,24 +470,15 @@ async fn crash_around_commit_is_all_or_nothing() {
 async fn acknowledged_puts_survive_sigkill() {
     let mut server = TestServer::start();
     let s3 = server.client();
-    let bucket = bucket_name("crash-ack");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "crash-ack").await;
     let mut objects = Vec::new();
     for i in 0..20u64 {
         let key = format!("small/{i:02}");
         let data = Pattern::new(1000 + i).bytes(1 + (i as usize * 7919) % 200_000);
-        let out = s3
-            .put_object()
-            .bucket(&bucket)
-            .key(&key)
-            .body(ByteStream::from(data.clone()))
-            .send()
-            .await
-            .unwrap();
         let etag = format!("\"{}\"", md5_hex(&data));
-        assert_eq!(out.e_tag(), Some(etag.as_str()));
+        assert_eq!(put_object(&s3, &bucket, &key, &data).await, etag);
         crash_restart(&mut server, objects.len() + 1, &key);
-        let (got, got_etag) = get_bytes(&s3, &bucket, &key).await;
+        let (got, got_etag) = get_bytes_and_etag(&s3, &bucket, &key).await;
         assert!(got == data, "{key}: bytes differ after SIGKILL");
         assert_eq!(got_etag, etag);
         objects.push((key, data, etag));
@@ -524,20 +488,12 @@ async fn acknowledged_puts_survive_sigkill() {
     let key = objects[3].0.clone();
     let data = Pattern::new(4242).bytes(333_333);
     let etag = format!("\"{}\"", md5_hex(&data));
-    let out = s3
-        .put_object()
-        .bucket(&bucket)
-        .key(&key)
-        .body(ByteStream::from(data.clone()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(out.e_tag(), Some(etag.as_str()));
+    assert_eq!(put_object(&s3, &bucket, &key, &data).await, etag);
     crash_restart(&mut server, objects.len(), "overwrite");
     objects[3] = (key, data, etag);
 
     for (key, data, etag) in &objects {
-        let (got, got_etag) = get_bytes(&s3, &bucket, key).await;
+        let (got, got_etag) = get_bytes_and_etag(&s3, &bucket, key).await;
         assert!(got == *data, "{key}: bytes differ after restarts");
         assert_eq!(&got_etag, etag, "{key}");
     }
@@ -550,62 +506,20 @@ async fn acknowledged_puts_survive_sigkill() {
 async fn completed_multipart_survives_sigkill() {
     let mut server = TestServer::start();
     let s3 = server.client();
-    let bucket = bucket_name("crash-mpu");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "crash-mpu").await;
     let data = Pattern::new(77).bytes((5 * MIB + 5 * MIB + 1234) as usize);
     let parts: Vec<&[u8]> = vec![
         &data[..5 * MIB as usize],
         &data[5 * MIB as usize..10 * MIB as usize],
         &data[10 * MIB as usize..],
     ];
-    let up = s3
-        .create_multipart_upload()
-        .bucket(&bucket)
-        .key("mpu")
-        .send()
-        .await
-        .unwrap();
-    let upload_id = up.upload_id().unwrap();
-    let mut completed = Vec::new();
-    let mut part_md5s = Vec::new();
-    for (i, part) in parts.iter().enumerate() {
-        let n = i as i32 + 1;
-        let out = s3
-            .upload_part()
-            .bucket(&bucket)
-            .key("mpu")
-            .upload_id(upload_id)
-            .part_number(n)
-            .body(ByteStream::from(part.to_vec()))
-            .send()
-            .await
-            .unwrap();
-        part_md5s.extend_from_slice(&Md5::digest(part));
-        completed.push(
-            CompletedPart::builder()
-                .part_number(n)
-                .e_tag(out.e_tag().unwrap())
-                .build(),
-        );
-    }
-    let done = s3
-        .complete_multipart_upload()
-        .bucket(&bucket)
-        .key("mpu")
-        .upload_id(upload_id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(completed))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let part_md5s: Vec<u8> = parts.iter().flat_map(|p| Md5::digest(p).to_vec()).collect();
+    let done = multipart_put(&s3, &bucket, "mpu", &parts).await;
     let etag = format!("\"{}-3\"", md5_hex(&part_md5s));
-    assert_eq!(done.e_tag(), Some(etag.as_str()));
+    assert_eq!(done, etag);
 
     crash_restart(&mut server, 3, "multipart");
-    let (got, got_etag) = get_bytes(&s3, &bucket, "mpu").await;
+    let (got, got_etag) = get_bytes_and_etag(&s3, &bucket, "mpu").await;
     assert_eq!(got.len(), data.len());
     assert!(got == data, "multipart bytes differ after SIGKILL");
     assert_eq!(got_etag, etag);
@@ -687,8 +601,7 @@ async fn one_gib_round_trip_keeps_server_rss_flat() {
     const RSS_LIMIT_MIB: u64 = 200;
     let server = TestServer::start();
     let s3 = server.client();
-    let bucket = bucket_name("gib");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "gib").await;
     let pattern = Pattern::new(2024);
     let idle_kib = proc_status_kib(server.pid(), "VmRSS").unwrap_or(0);
     let sampler = RssSampler::start(server.pid());

@@ -10,22 +10,15 @@
 mod common;
 mod s3_util;
 
-use std::process::Command;
-
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ObjectCannedAcl, PublicAccessBlockConfiguration};
+use common::fixtures::{new_bucket, preflight, put_object};
 use common::{ACCESS_KEY, SECRET_KEY, TestServer, bucket_name, client_for};
 use s3_util::{expect_error, sdk_err};
 
 async fn put(s3: &Client, bucket: &str, key: &str) {
-    s3.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(ByteStream::from_static(b"data"))
-        .send()
-        .await
-        .unwrap();
+    put_object(s3, bucket, key, b"data").await;
 }
 
 async fn set_policy(s3: &Client, bucket: &str, policy: &str) {
@@ -46,31 +39,33 @@ fn pab(acls: bool, ignore: bool, policy: bool, restrict: bool) -> PublicAccessBl
         .build()
 }
 
-async fn anon_get(server: &TestServer, path: &str) -> reqwest::StatusCode {
-    server
-        .http()
-        .get(server.url(path))
+async fn set_pab(s3: &Client, bucket: &str, config: PublicAccessBlockConfiguration) {
+    s3.put_public_access_block()
+        .bucket(bucket)
+        .public_access_block_configuration(config)
         .send()
         .await
-        .unwrap()
-        .status()
+        .unwrap();
 }
 
-fn preflight(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_preflight"))
-        .args(args)
-        .env_remove("PREFLIGHT_ACCESS_KEY")
-        .env_remove("PREFLIGHT_SECRET_KEY")
-        .output()
-        .expect("run preflight")
+/// The status of an anonymous GET.
+async fn anon_get(server: &TestServer, path: &str) -> reqwest::StatusCode {
+    server.anon_get(path).await.status()
+}
+
+/// `preflight keys SUBCOMMAND...` through the admin listener at `admin`.
+fn keys_admin(admin: &str, secret: &str, sub: &[&str]) -> std::process::Output {
+    let mut args = vec!["keys"];
+    args.extend_from_slice(sub);
+    args.extend_from_slice(&["--admin-url", admin, "--secret-key", secret]);
+    preflight(&args)
 }
 
 #[tokio::test]
 async fn policy_api_round_trip_and_errors() {
     let server = TestServer::start();
     let s3 = server.client();
-    let bucket = bucket_name("pol-api");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "pol-api").await;
 
     let missing = s3.get_bucket_policy().bucket(&bucket).send().await;
     assert_eq!(sdk_err(missing), (404, "NoSuchBucketPolicy".into()));
@@ -162,8 +157,7 @@ async fn policy_api_round_trip_and_errors() {
 async fn anonymous_access_by_policy_and_public_access_block() {
     let server = TestServer::start();
     let s3 = server.client();
-    let bucket = bucket_name("pol-anon");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "pol-anon").await;
     put(&s3, &bucket, "public/cat.png").await;
     put(&s3, &bucket, "private/diary.txt").await;
     let cat = format!("/{bucket}/public/cat.png");
@@ -180,23 +174,12 @@ async fn anonymous_access_by_policy_and_public_access_block() {
         anon_get(&server, &format!("/{bucket}?list-type=2")).await,
         403
     );
-    let res = server
-        .http()
-        .put(server.url(&format!("/{bucket}/public/new")))
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+    let res = server.anon_put(&format!("/{bucket}/public/new"), "x").await;
     expect_error(res, 403, "AccessDenied").await;
 
     // RestrictPublicBuckets: the public policy no longer serves anonymous users.
-    s3.put_public_access_block()
-        .bucket(&bucket)
-        .public_access_block_configuration(pab(false, false, false, true))
-        .send()
-        .await
-        .unwrap();
-    let res = server.http().get(server.url(&cat)).send().await.unwrap();
+    set_pab(&s3, &bucket, pab(false, false, false, true)).await;
+    let res = server.anon_get(&cat).await;
     expect_error(res, 403, "AccessDenied").await;
     // The owner is unaffected.
     s3.get_object()
@@ -216,12 +199,7 @@ async fn anonymous_access_by_policy_and_public_access_block() {
     assert_eq!(c.block_public_acls(), Some(false));
 
     // BlockPublicPolicy: a public policy is refused, a non-public one is not.
-    s3.put_public_access_block()
-        .bucket(&bucket)
-        .public_access_block_configuration(pab(true, true, true, false))
-        .send()
-        .await
-        .unwrap();
+    set_pab(&s3, &bucket, pab(true, true, true, false)).await;
     let res = s3
         .put_bucket_policy()
         .bucket(&bucket)
@@ -240,31 +218,25 @@ async fn anonymous_access_by_policy_and_public_access_block() {
     );
 
     // BlockPublicAcls: setting a public ACL is refused, a private one is not.
-    let res = s3
-        .put_object()
-        .bucket(&bucket)
-        .key("acl.txt")
-        .acl(ObjectCannedAcl::PublicRead)
-        .body(ByteStream::from_static(b"x"))
-        .send()
-        .await;
+    let put_acl_txt = |acl: ObjectCannedAcl| {
+        s3.put_object()
+            .bucket(&bucket)
+            .key("acl.txt")
+            .acl(acl)
+            .body(ByteStream::from_static(b"x"))
+            .send()
+    };
+    let make_public = || {
+        s3.put_object_acl()
+            .bucket(&bucket)
+            .key("acl.txt")
+            .acl(ObjectCannedAcl::PublicRead)
+            .send()
+    };
+    let res = put_acl_txt(ObjectCannedAcl::PublicRead).await;
     assert_eq!(sdk_err(res), (403, "AccessDenied".into()));
-    s3.put_object()
-        .bucket(&bucket)
-        .key("acl.txt")
-        .acl(ObjectCannedAcl::Private)
-        .body(ByteStream::from_static(b"x"))
-        .send()
-        .await
-        .unwrap();
-    let res = s3
-        .put_object_acl()
-        .bucket(&bucket)
-        .key("acl.txt")
-        .acl(ObjectCannedAcl::PublicRead)
-        .send()
-        .await;
-    assert_eq!(sdk_err(res), (403, "AccessDenied".into()));
+    put_acl_txt(ObjectCannedAcl::Private).await.unwrap();
+    assert_eq!(sdk_err(make_public().await), (403, "AccessDenied".into()));
 
     // IgnorePublicAcls: an object made public earlier is not readable.
     s3.delete_public_access_block()
@@ -277,20 +249,9 @@ async fn anonymous_access_by_policy_and_public_access_block() {
         sdk_err(missing),
         (404, "NoSuchPublicAccessBlockConfiguration".into())
     );
-    s3.put_object_acl()
-        .bucket(&bucket)
-        .key("acl.txt")
-        .acl(ObjectCannedAcl::PublicRead)
-        .send()
-        .await
-        .unwrap();
+    make_public().await.unwrap();
     assert_eq!(anon_get(&server, &format!("/{bucket}/acl.txt")).await, 200);
-    s3.put_public_access_block()
-        .bucket(&bucket)
-        .public_access_block_configuration(pab(false, true, false, false))
-        .send()
-        .await
-        .unwrap();
+    set_pab(&s3, &bucket, pab(false, true, false, false)).await;
     assert_eq!(anon_get(&server, &format!("/{bucket}/acl.txt")).await, 403);
 }
 
@@ -298,8 +259,7 @@ async fn anonymous_access_by_policy_and_public_access_block() {
 async fn conditions_on_source_ip_and_referer() {
     let server = TestServer::start();
     let s3 = server.client();
-    let bucket = bucket_name("pol-cond");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "pol-cond").await;
     put(&s3, &bucket, "a.txt").await;
     let path = format!("/{bucket}/a.txt");
 
@@ -355,21 +315,11 @@ async fn conditions_on_source_ip_and_referer() {
         r#"{{"Statement":[{{"Effect":"Deny","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::{pub_bucket}/locked/*"}}]}}"#
     );
     set_policy(&s3, &pub_bucket, &deny).await;
-    let open = server
-        .http()
-        .put(server.url(&format!("/{pub_bucket}/open/x")))
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+    let open = server.anon_put(&format!("/{pub_bucket}/open/x"), "x").await;
     assert_eq!(open.status(), 200);
     let locked = server
-        .http()
-        .put(server.url(&format!("/{pub_bucket}/locked/x")))
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+        .anon_put(&format!("/{pub_bucket}/locked/x"), "x")
+        .await;
     expect_error(locked, 403, "AccessDenied").await;
     // The Deny names everyone: the owner too, except for repairing the policy.
     let res = s3
@@ -396,21 +346,11 @@ async fn user_key_limited_by_policy() {
         server.admin_addr.clone().expect("admin listener")
     );
     let s3 = server.client();
-    let bucket = bucket_name("pol-user");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "pol-user").await;
     put(&s3, &bucket, "alice/notes.txt").await;
     put(&s3, &bucket, "bob/notes.txt").await;
 
-    let out = preflight(&[
-        "keys",
-        "add",
-        "alice",
-        "--admin-url",
-        &admin,
-        "--secret-key",
-        SECRET_KEY,
-        "--json",
-    ]);
+    let out = keys_admin(&admin, SECRET_KEY, &["add", "alice", "--json"]);
     assert!(
         out.status.success(),
         "{}",
@@ -502,38 +442,16 @@ async fn user_key_limited_by_policy() {
     }
 
     // The CLI lists users without secrets; removing the user revokes the key.
-    let out = preflight(&[
-        "keys",
-        "list",
-        "--admin-url",
-        &admin,
-        "--secret-key",
-        SECRET_KEY,
-    ]);
+    let out = keys_admin(&admin, SECRET_KEY, &["list"]);
     let listing = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         listing.contains("alice") && listing.contains(&ak),
         "{listing}"
     );
     assert!(!listing.contains(&sk));
-    let wrong = preflight(&[
-        "keys",
-        "list",
-        "--admin-url",
-        &admin,
-        "--secret-key",
-        "wrong",
-    ]);
+    let wrong = keys_admin(&admin, "wrong", &["list"]);
     assert!(!wrong.status.success());
-    let out = preflight(&[
-        "keys",
-        "remove",
-        "alice",
-        "--admin-url",
-        &admin,
-        "--secret-key",
-        SECRET_KEY,
-    ]);
+    let out = keys_admin(&admin, SECRET_KEY, &["remove", "alice"]);
     assert!(
         out.status.success(),
         "{}",
@@ -584,8 +502,7 @@ async fn keys_on_a_data_dir_survive_a_restart() {
 
     server.restart();
     let s3 = server.client();
-    let bucket = bucket_name("pol-carol");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "pol-carol").await;
     let policy = format!(
         r#"{{"Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::000000000000:user/carol"}},"Action":"s3:PutObject","Resource":"arn:aws:s3:::{bucket}/*"}}]}}"#
     );

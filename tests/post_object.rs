@@ -14,6 +14,7 @@ mod s3_util;
 use std::process::Command;
 
 use base64::Engine;
+use common::fixtures::{new_bucket, preflight};
 use common::{ACCESS_KEY, REGION, SECRET_KEY, TestServer, bucket_name};
 use s3_util::expect_error;
 use serde_json::{Value, json};
@@ -70,15 +71,6 @@ async fn post_form(
     req.send().await.unwrap()
 }
 
-fn preflight(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_preflight"))
-        .args(args)
-        .env_remove("PREFLIGHT_ACCESS_KEY")
-        .env_remove("PREFLIGHT_SECRET_KEY")
-        .output()
-        .expect("run preflight")
-}
-
 /// `preflight presign post` → (url, fields in order, with `extra` added).
 fn cli_post(server: &TestServer, args: &[&str]) -> (String, Vec<(String, String)>) {
     let mut all = vec!["presign", "post"];
@@ -128,8 +120,7 @@ async fn message_of(res: reqwest::Response, status: u16, code: &str) -> String {
 async fn cli_form_with_prefix_filename_and_conditions() {
     let server = TestServer::start();
     let s3 = server.client();
-    let bucket = bucket_name("post-cli");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "post-cli").await;
     let (url, fields) = cli_post(
         &server,
         &[
@@ -291,8 +282,7 @@ fn signed_form(
 async fn expiry_not_clock_skew_and_size_bounds() {
     let server = TestServer::start();
     let s3 = server.client();
-    let bucket = bucket_name("post-exp");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "post-exp").await;
     let url = format!("{}/{bucket}", server.endpoint);
     let now = time::OffsetDateTime::now_utc();
     let hour = time::Duration::hours(1);
@@ -416,14 +406,13 @@ async fn anonymous_forms_follow_acls_and_cors_decorates_the_answer() {
     let server = TestServer::start();
     let s3 = server.client();
     let open = bucket_name("post-open");
-    let closed = bucket_name("post-closed");
     s3.create_bucket()
         .bucket(&open)
         .acl(aws_sdk_s3::types::BucketCannedAcl::PublicReadWrite)
         .send()
         .await
         .unwrap();
-    s3.create_bucket().bucket(&closed).send().await.unwrap();
+    let closed = new_bucket(&s3, "post-closed").await;
     let cors = aws_sdk_s3::types::CorsConfiguration::builder()
         .cors_rules(
             aws_sdk_s3::types::CorsRule::builder()
@@ -445,30 +434,20 @@ async fn anonymous_forms_follow_acls_and_cors_decorates_the_answer() {
     }
     let anon = vec![("key".to_owned(), "anon.txt".to_owned())];
     let origin = Some("https://app.example");
-    let res = post_form(
-        &server,
-        &format!("{}/{open}", server.endpoint),
-        &anon,
-        "a",
-        b"anon",
-        origin,
-    )
-    .await;
+    // An anonymous form of `anon.txt` from the CORS origin.
+    let post_anon = |bucket: &str| {
+        let url = format!("{}/{bucket}", server.endpoint);
+        let (server, anon) = (&server, &anon);
+        async move { post_form(server, &url, anon, "a", b"anon", origin).await }
+    };
+    let res = post_anon(&open).await;
     assert_eq!(res.status(), 204);
     assert_eq!(
         res.headers()["access-control-allow-origin"],
         "https://app.example"
     );
     assert_eq!(res.headers()["access-control-expose-headers"], "ETag");
-    let res = post_form(
-        &server,
-        &format!("{}/{closed}", server.endpoint),
-        &anon,
-        "a",
-        b"anon",
-        origin,
-    )
-    .await;
+    let res = post_anon(&closed).await;
     assert_eq!(
         res.headers()["access-control-allow-origin"],
         "https://app.example"
@@ -517,8 +496,7 @@ async fn boto3_generate_presigned_post() {
     }
     let server = TestServer::start();
     let s3 = server.client();
-    let bucket = bucket_name("post-boto");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "post-boto").await;
     let script = r#"
 import json, sys, boto3
 from botocore.config import Config
@@ -586,8 +564,7 @@ print(json.dumps(post))
 async fn presigned_get_and_put_urls_from_the_cli() {
     let server = TestServer::start();
     let s3 = server.client();
-    let bucket = bucket_name("presign-cli");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "presign-cli").await;
     let creds = [
         "--endpoint",
         &server.endpoint,

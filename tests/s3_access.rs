@@ -11,10 +11,10 @@ mod s3_util;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{
-    BucketCannedAcl, CompletedMultipartUpload, CompletedPart, Grant, ObjectCannedAcl, Permission,
-};
+use aws_sdk_s3::types::{BucketCannedAcl, Grant, ObjectCannedAcl, Permission};
+use common::fixtures::{completed, get_bytes, upload_part};
 use common::{TestServer, bucket_name, xml_field};
+use reqwest::Method;
 use s3_util::expect_error;
 
 const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
@@ -58,6 +58,18 @@ fn summarize(grants: &[Grant]) -> (bool, Vec<(String, String)>) {
     (owner_full, groups)
 }
 
+/// [`summarize`] of an object's ACL.
+async fn object_grants(s3: &Client, bucket: &str, key: &str) -> (bool, Vec<(String, String)>) {
+    let acl = s3
+        .get_object_acl()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    summarize(acl.grants())
+}
+
 fn all_users(perms: &[&str]) -> Vec<(String, String)> {
     perms
         .iter()
@@ -83,68 +95,39 @@ async fn public_read_bucket() {
     assert_eq!(summarize(acl.grants()), (true, all_users(&["READ"])));
     assert!(acl.owner().unwrap().id().is_some());
 
-    let http = server.http();
     // Listing is granted: v1 and v2.
-    let res = http
-        .get(server.url(&format!("/{bucket}")))
-        .send()
-        .await
-        .unwrap();
+    let res = server.anon_get(&format!("/{bucket}")).await;
     assert_eq!(res.status(), 200);
     let body = res.text().await.unwrap();
     assert!(
         body.contains("<Key>public.txt</Key>") && body.contains("<Key>private.txt</Key>"),
         "{body}"
     );
-    let res = http
-        .get(server.url(&format!("/{bucket}?list-type=2")))
-        .send()
-        .await
-        .unwrap();
+    let res = server.anon_get(&format!("/{bucket}?list-type=2")).await;
     assert_eq!(res.status(), 200);
-    let res = http
-        .head(server.url(&format!("/{bucket}")))
-        .send()
-        .await
-        .unwrap();
+    let res = server.anon(Method::HEAD, &format!("/{bucket}")).await;
     assert_eq!(res.status(), 200);
 
     // A public object: GET and HEAD.
-    let res = http
-        .get(server.url(&format!("/{bucket}/public.txt")))
-        .send()
-        .await
-        .unwrap();
+    let res = server.anon_get(&format!("/{bucket}/public.txt")).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.text().await.unwrap(), "body of public.txt");
-    let res = http
-        .head(server.url(&format!("/{bucket}/public.txt")))
-        .send()
-        .await
-        .unwrap();
+    let res = server
+        .anon(Method::HEAD, &format!("/{bucket}/public.txt"))
+        .await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-length"], "18");
 
     // A private object in a public-read bucket.
-    let res = http
-        .get(server.url(&format!("/{bucket}/private.txt")))
-        .send()
-        .await
-        .unwrap();
+    let res = server.anon_get(&format!("/{bucket}/private.txt")).await;
     expect_error(res, 403, "AccessDenied").await;
-    let res = http
-        .head(server.url(&format!("/{bucket}/private.txt")))
-        .send()
-        .await
-        .unwrap();
+    let res = server
+        .anon(Method::HEAD, &format!("/{bucket}/private.txt"))
+        .await;
     assert_eq!(res.status(), 403);
 
     // A missing key: the bucket grants listing, so NoSuchKey.
-    let res = http
-        .get(server.url(&format!("/{bucket}/missing")))
-        .send()
-        .await
-        .unwrap();
+    let res = server.anon_get(&format!("/{bucket}/missing")).await;
     let body = expect_error(res, 404, "NoSuchKey").await;
     // S3 names the key (and, for NoSuchBucket, the bucket) in the error.
     assert_eq!(
@@ -152,11 +135,7 @@ async fn public_read_bucket() {
         Some("missing"),
         "{body}"
     );
-    let res = http
-        .get(server.url("/no-such-bucket-here/k"))
-        .send()
-        .await
-        .unwrap();
+    let res = server.anon_get("/no-such-bucket-here/k").await;
     let body = expect_error(res, 404, "NoSuchBucket").await;
     assert_eq!(
         xml_field(&body, "BucketName").as_deref(),
@@ -165,48 +144,18 @@ async fn public_read_bucket() {
     );
 
     // Reading is not writing, and ACLs are the owner's.
-    let res = http
-        .put(server.url(&format!("/{bucket}/new.txt")))
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+    let res = server.anon_put(&format!("/{bucket}/new.txt"), "x").await;
     expect_error(res, 403, "AccessDenied").await;
-    let res = http
-        .delete(server.url(&format!("/{bucket}/public.txt")))
-        .send()
-        .await
-        .unwrap();
-    expect_error(res, 403, "AccessDenied").await;
-    let res = http
-        .get(server.url(&format!("/{bucket}?acl")))
-        .send()
-        .await
-        .unwrap();
-    expect_error(res, 403, "AccessDenied").await;
-    let res = http
-        .get(server.url(&format!("/{bucket}/public.txt?acl")))
-        .send()
-        .await
-        .unwrap();
-    expect_error(res, 403, "AccessDenied").await;
-    let res = http
-        .get(server.url(&format!("/{bucket}?location")))
-        .send()
-        .await
-        .unwrap();
-    expect_error(res, 403, "AccessDenied").await;
-    let res = http
-        .delete(server.url(&format!("/{bucket}")))
-        .send()
-        .await
-        .unwrap();
-    expect_error(res, 403, "AccessDenied").await;
-    let res = http
-        .get(server.url(&format!("/{bucket}?uploads")))
-        .send()
-        .await
-        .unwrap();
+    for (method, path) in [
+        (Method::DELETE, format!("/{bucket}/public.txt")),
+        (Method::GET, format!("/{bucket}?acl")),
+        (Method::GET, format!("/{bucket}/public.txt?acl")),
+        (Method::GET, format!("/{bucket}?location")),
+        (Method::DELETE, format!("/{bucket}")),
+    ] {
+        expect_error(server.anon(method, &path).await, 403, "AccessDenied").await;
+    }
+    let res = server.anon_get(&format!("/{bucket}?uploads")).await;
     assert_eq!(res.status(), 200, "ListMultipartUploads is a bucket READ");
 }
 
@@ -233,97 +182,45 @@ async fn private_bucket() {
 
     let acl = s3.get_bucket_acl().bucket(&bucket).send().await.unwrap();
     assert_eq!(summarize(acl.grants()), (true, vec![]));
-    let acl = s3
-        .get_object_acl()
-        .bucket(&bucket)
-        .key("public.txt")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(summarize(acl.grants()), (true, all_users(&["READ"])));
-    let acl = s3
-        .get_object_acl()
-        .bucket(&bucket)
-        .key("private.txt")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(summarize(acl.grants()), (true, vec![]));
+    assert_eq!(
+        object_grants(&s3, &bucket, "public.txt").await,
+        (true, all_users(&["READ"]))
+    );
+    assert_eq!(
+        object_grants(&s3, &bucket, "private.txt").await,
+        (true, vec![])
+    );
 
-    let http = server.http();
     // A public object is readable even though the bucket is not listable.
-    let res = http
-        .get(server.url(&format!("/{bucket}/public.txt")))
-        .send()
-        .await
-        .unwrap();
+    let res = server.anon_get(&format!("/{bucket}/public.txt")).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.text().await.unwrap(), "body of public.txt");
-    let res = http
-        .head(server.url(&format!("/{bucket}/public.txt")))
-        .send()
-        .await
-        .unwrap();
+    let res = server
+        .anon(Method::HEAD, &format!("/{bucket}/public.txt"))
+        .await;
     assert_eq!(res.status(), 200);
-    for key in ["private.txt", "auth.txt"] {
-        let res = http
-            .get(server.url(&format!("/{bucket}/{key}")))
-            .send()
-            .await
-            .unwrap();
+    // A missing key does not reveal itself without list permission.
+    for path in ["/private.txt", "/auth.txt", "/missing", ""] {
+        let res = server.anon_get(&format!("/{bucket}{path}")).await;
         expect_error(res, 403, "AccessDenied").await;
     }
-    // A missing key does not reveal itself without list permission.
-    let res = http
-        .get(server.url(&format!("/{bucket}/missing")))
-        .send()
-        .await
-        .unwrap();
-    expect_error(res, 403, "AccessDenied").await;
-    let res = http
-        .get(server.url(&format!("/{bucket}")))
-        .send()
-        .await
-        .unwrap();
-    expect_error(res, 403, "AccessDenied").await;
-    let res = http
-        .head(server.url(&format!("/{bucket}")))
-        .send()
-        .await
-        .unwrap();
+    let res = server.anon(Method::HEAD, &format!("/{bucket}")).await;
     assert_eq!(res.status(), 403);
-    let res = http
-        .put(server.url(&format!("/{bucket}/x")))
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+    let res = server.anon_put(&format!("/{bucket}/x"), "x").await;
     expect_error(res, 403, "AccessDenied").await;
     // The service: ListBuckets and CreateBucket.
-    let res = http.get(server.url("/")).send().await.unwrap();
+    let res = server.anon_get("/").await;
     expect_error(res, 403, "AccessDenied").await;
-    let res = http
-        .put(server.url("/anonymous-bucket"))
-        .send()
-        .await
-        .unwrap();
+    let res = server.anon(Method::PUT, "/anonymous-bucket").await;
     expect_error(res, 403, "AccessDenied").await;
     let buckets = s3.list_buckets().send().await.unwrap();
     let names: Vec<&str> = buckets.buckets().iter().filter_map(|b| b.name()).collect();
     assert_eq!(names, [bucket.as_str()]);
     // Owner-only operations on a missing bucket are denied too, not NoSuchBucket.
-    let res = http
-        .get(server.url("/no-such-bucket-a?acl"))
-        .send()
-        .await
-        .unwrap();
+    let res = server.anon_get("/no-such-bucket-a?acl").await;
     expect_error(res, 403, "AccessDenied").await;
     // Reads of a missing bucket are NoSuchBucket.
-    let res = http
-        .get(server.url("/no-such-bucket-a/k"))
-        .send()
-        .await
-        .unwrap();
+    let res = server.anon_get("/no-such-bucket-a/k").await;
     expect_error(res, 404, "NoSuchBucket").await;
 }
 
@@ -338,51 +235,50 @@ async fn public_read_write_bucket() {
         (true, all_users(&["READ", "WRITE"]))
     );
 
-    let http = server.http();
-    let res = http
-        .put(server.url(&format!("/{bucket}/dropped.txt")))
-        .body("anonymous upload")
-        .send()
-        .await
-        .unwrap();
+    let res = server
+        .anon_put(&format!("/{bucket}/dropped.txt"), "anonymous upload")
+        .await;
     assert_eq!(res.status(), 200);
-    let got = s3
-        .get_object()
-        .bucket(&bucket)
-        .key("dropped.txt")
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        get_bytes(&s3, &bucket, "dropped.txt").await,
         b"anonymous upload"
     );
-    let res = http
-        .get(server.url(&format!("/{bucket}")))
-        .send()
-        .await
-        .unwrap();
+    let res = server.anon_get(&format!("/{bucket}")).await;
     assert_eq!(res.status(), 200);
-    let res = http
-        .delete(server.url(&format!("/{bucket}/dropped.txt")))
-        .send()
-        .await
-        .unwrap();
+    let res = server
+        .anon(Method::DELETE, &format!("/{bucket}/dropped.txt"))
+        .await;
     assert_eq!(res.status(), 204);
     // Bucket settings stay the owner's.
-    let res = http
+    let res = server
+        .http()
         .put(server.url(&format!("/{bucket}?acl")))
         .header("x-amz-acl", "private")
         .send()
         .await
         .unwrap();
     expect_error(res, 403, "AccessDenied").await;
-    let res = http
-        .delete(server.url(&format!("/{bucket}")))
+    let res = server.anon(Method::DELETE, &format!("/{bucket}")).await;
+    expect_error(res, 403, "AccessDenied").await;
+}
+
+async fn set_bucket_acl(s3: &Client, bucket: &str, acl: BucketCannedAcl) {
+    s3.put_bucket_acl()
+        .bucket(bucket)
+        .acl(acl)
         .send()
         .await
         .unwrap();
-    expect_error(res, 403, "AccessDenied").await;
+}
+
+async fn set_object_acl(s3: &Client, bucket: &str, key: &str, acl: ObjectCannedAcl) {
+    s3.put_object_acl()
+        .bucket(bucket)
+        .key(key)
+        .acl(acl)
+        .send()
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -397,49 +293,23 @@ async fn put_bucket_and_object_acl() {
     assert_eq!(http.get(&list_url).send().await.unwrap().status(), 403);
     assert_eq!(http.get(&object_url).send().await.unwrap().status(), 403);
 
-    s3.put_bucket_acl()
-        .bucket(&bucket)
-        .acl(BucketCannedAcl::PublicRead)
-        .send()
-        .await
-        .unwrap();
+    set_bucket_acl(&s3, &bucket, BucketCannedAcl::PublicRead).await;
     let acl = s3.get_bucket_acl().bucket(&bucket).send().await.unwrap();
     assert_eq!(summarize(acl.grants()), (true, all_users(&["READ"])));
     assert_eq!(http.get(&list_url).send().await.unwrap().status(), 200);
     // The bucket's ACL does not make its objects readable.
     assert_eq!(http.get(&object_url).send().await.unwrap().status(), 403);
 
-    s3.put_object_acl()
-        .bucket(&bucket)
-        .key("k")
-        .acl(ObjectCannedAcl::PublicRead)
-        .send()
-        .await
-        .unwrap();
-    let acl = s3
-        .get_object_acl()
-        .bucket(&bucket)
-        .key("k")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(summarize(acl.grants()), (true, all_users(&["READ"])));
+    set_object_acl(&s3, &bucket, "k", ObjectCannedAcl::PublicRead).await;
+    assert_eq!(
+        object_grants(&s3, &bucket, "k").await,
+        (true, all_users(&["READ"]))
+    );
     assert_eq!(http.get(&object_url).send().await.unwrap().status(), 200);
 
     // And back to private.
-    s3.put_bucket_acl()
-        .bucket(&bucket)
-        .acl(BucketCannedAcl::Private)
-        .send()
-        .await
-        .unwrap();
-    s3.put_object_acl()
-        .bucket(&bucket)
-        .key("k")
-        .acl(ObjectCannedAcl::Private)
-        .send()
-        .await
-        .unwrap();
+    set_bucket_acl(&s3, &bucket, BucketCannedAcl::Private).await;
+    set_object_acl(&s3, &bucket, "k", ObjectCannedAcl::Private).await;
     assert_eq!(http.get(&list_url).send().await.unwrap().status(), 403);
     assert_eq!(http.get(&object_url).send().await.unwrap().status(), 403);
 
@@ -458,7 +328,6 @@ async fn acl_on_copy_and_multipart() {
     let s3 = server.client();
     let bucket = bucket_with_acl(&s3, "aclcopy", None).await;
     put_with_acl(&s3, &bucket, "src", Some(ObjectCannedAcl::PublicRead)).await;
-    let http = server.http();
 
     s3.copy_object()
         .bucket(&bucket)
@@ -476,18 +345,10 @@ async fn acl_on_copy_and_multipart() {
         .send()
         .await
         .unwrap();
-    let res = http
-        .get(server.url(&format!("/{bucket}/copy-public")))
-        .send()
-        .await
-        .unwrap();
+    let res = server.anon_get(&format!("/{bucket}/copy-public")).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.text().await.unwrap(), "body of src");
-    let res = http
-        .get(server.url(&format!("/{bucket}/copy-private")))
-        .send()
-        .await
-        .unwrap();
+    let res = server.anon_get(&format!("/{bucket}/copy-private")).await;
     expect_error(res, 403, "AccessDenied").await;
 
     let upload = s3
@@ -499,45 +360,19 @@ async fn acl_on_copy_and_multipart() {
         .await
         .unwrap();
     let upload_id = upload.upload_id().unwrap();
-    let part = s3
-        .upload_part()
-        .bucket(&bucket)
-        .key("mpu")
-        .upload_id(upload_id)
-        .part_number(1)
-        .body(ByteStream::from_static(b"multipart body"))
-        .send()
-        .await
-        .unwrap();
+    let part = upload_part(&s3, &bucket, "mpu", upload_id, 1, b"multipart body").await;
     // Until completed, there is nothing to read.
-    let res = http
-        .get(server.url(&format!("/{bucket}/mpu")))
-        .send()
-        .await
-        .unwrap();
+    let res = server.anon_get(&format!("/{bucket}/mpu")).await;
     expect_error(res, 403, "AccessDenied").await;
     s3.complete_multipart_upload()
         .bucket(&bucket)
         .key("mpu")
         .upload_id(upload_id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .parts(
-                    CompletedPart::builder()
-                        .part_number(1)
-                        .e_tag(part.e_tag().unwrap())
-                        .build(),
-                )
-                .build(),
-        )
+        .multipart_upload(completed(&[(1, &part)]))
         .send()
         .await
         .unwrap();
-    let res = http
-        .get(server.url(&format!("/{bucket}/mpu")))
-        .send()
-        .await
-        .unwrap();
+    let res = server.anon_get(&format!("/{bucket}/mpu")).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.text().await.unwrap(), "multipart body");
     let acl = s3

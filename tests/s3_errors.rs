@@ -13,26 +13,14 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     AccessControlPolicy, Grant, Grantee, Owner, Permission, StorageClass, Type,
 };
-use common::sign::sign_request;
+use common::fixtures::{delete_keys, new_bucket, put_object};
 use common::{TestServer, bucket_name, xml_field};
 use s3_util::{expect_error, md5_b64, sdk_err};
 
 const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
 
-async fn new_bucket(s3: &Client, tag: &str) -> String {
-    let bucket = bucket_name(tag);
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    bucket
-}
-
 async fn put(s3: &Client, bucket: &str, key: &str, body: &'static [u8]) {
-    s3.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(ByteStream::from_static(body))
-        .send()
-        .await
-        .unwrap();
+    put_object(s3, bucket, key, body).await;
 }
 
 /// A request signed with the root key, sent byte for byte as given.
@@ -43,18 +31,12 @@ async fn signed(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> reqwest::Response {
-    let extra: Vec<(String, String)> = headers
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let (url, mut all) = sign_request(method, &server.url(path), &extra, body, None);
-    all.extend(extra);
-    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut req = server.http().request(method, url);
-    for (k, v) in all {
-        req = req.header(k, v);
-    }
-    req.body(body.to_vec()).send().await.unwrap()
+    server
+        .signed(method, path, headers, body)
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap()
 }
 
 fn message(body: &str) -> String {
@@ -184,22 +166,7 @@ async fn delete_objects_needs_an_integrity_header() {
 
     // The SDK sends a checksum header by default: the usual path works.
     put(&s3, &bucket, "k2", b"v").await;
-    let delete = aws_sdk_s3::types::Delete::builder()
-        .objects(
-            aws_sdk_s3::types::ObjectIdentifier::builder()
-                .key("k2")
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
-    let out = s3
-        .delete_objects()
-        .bucket(&bucket)
-        .delete(delete)
-        .send()
-        .await
-        .unwrap();
+    let out = delete_keys(&s3, &bucket, &["k2"], None).await;
     assert_eq!(out.deleted().len(), 1);
 }
 

@@ -7,26 +7,10 @@
 mod common;
 mod s3_util;
 
-use aws_sdk_s3::Client;
-use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::EncodingType;
-use common::{TestServer, bucket_name};
+use common::TestServer;
+use common::fixtures::{bucket_with_keys, keys, prefixes};
 use s3_util::sdk_err;
-
-async fn bucket_with(s3: &Client, tag: &str, keys: &[&str]) -> String {
-    let bucket = bucket_name(tag);
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    for key in keys {
-        s3.put_object()
-            .bucket(&bucket)
-            .key(*key)
-            .body(ByteStream::from(key.as_bytes().to_vec()))
-            .send()
-            .await
-            .unwrap();
-    }
-    bucket
-}
 
 const TREE: [&str; 6] = [
     "docs/x.txt",
@@ -41,11 +25,10 @@ const TREE: [&str; 6] = [
 async fn prefix_and_delimiter() {
     let server = TestServer::start();
     let s3 = server.client();
-    let bucket = bucket_with(&s3, "tree", &TREE).await;
+    let bucket = bucket_with_keys(&s3, "tree", &TREE).await;
 
     let all = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
-    let keys: Vec<&str> = all.contents().iter().filter_map(|o| o.key()).collect();
-    assert_eq!(keys, TREE);
+    assert_eq!(keys(all.contents()), TREE);
     assert_eq!(all.key_count(), Some(6));
     assert_eq!(all.is_truncated(), Some(false));
     let first = &all.contents()[0];
@@ -62,14 +45,8 @@ async fn prefix_and_delimiter() {
         .send()
         .await
         .unwrap();
-    let prefixes: Vec<&str> = top
-        .common_prefixes()
-        .iter()
-        .filter_map(|p| p.prefix())
-        .collect();
-    assert_eq!(prefixes, ["docs/", "photos/"]);
-    let keys: Vec<&str> = top.contents().iter().filter_map(|o| o.key()).collect();
-    assert_eq!(keys, ["readme"]);
+    assert_eq!(prefixes(top.common_prefixes()), ["docs/", "photos/"]);
+    assert_eq!(keys(top.contents()), ["readme"]);
     assert_eq!(top.key_count(), Some(3));
 
     let photos = s3
@@ -80,14 +57,11 @@ async fn prefix_and_delimiter() {
         .send()
         .await
         .unwrap();
-    let prefixes: Vec<&str> = photos
-        .common_prefixes()
-        .iter()
-        .filter_map(|p| p.prefix())
-        .collect();
-    assert_eq!(prefixes, ["photos/2024/", "photos/2025/"]);
-    let keys: Vec<&str> = photos.contents().iter().filter_map(|o| o.key()).collect();
-    assert_eq!(keys, ["photos/top.jpg"]);
+    assert_eq!(
+        prefixes(photos.common_prefixes()),
+        ["photos/2024/", "photos/2025/"]
+    );
+    assert_eq!(keys(photos.contents()), ["photos/top.jpg"]);
     assert_eq!(photos.prefix(), Some("photos/"));
 
     let v1 = s3
@@ -97,8 +71,10 @@ async fn prefix_and_delimiter() {
         .send()
         .await
         .unwrap();
-    let keys: Vec<&str> = v1.contents().iter().filter_map(|o| o.key()).collect();
-    assert_eq!(keys, ["photos/2024/a.jpg", "photos/2024/b.jpg"]);
+    assert_eq!(
+        keys(v1.contents()),
+        ["photos/2024/a.jpg", "photos/2024/b.jpg"]
+    );
     let v1 = s3
         .list_objects()
         .bucket(&bucket)
@@ -106,12 +82,7 @@ async fn prefix_and_delimiter() {
         .send()
         .await
         .unwrap();
-    let prefixes: Vec<&str> = v1
-        .common_prefixes()
-        .iter()
-        .filter_map(|p| p.prefix())
-        .collect();
-    assert_eq!(prefixes, ["docs/", "photos/"]);
+    assert_eq!(prefixes(v1.common_prefixes()), ["docs/", "photos/"]);
 
     // An unmatched prefix lists nothing.
     let none = s3
@@ -138,9 +109,9 @@ fn numbered_keys() -> Vec<String> {
 async fn v2_paging_with_continuation_tokens() {
     let server = TestServer::start();
     let s3 = server.client();
-    let keys = numbered_keys();
-    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-    let bucket = bucket_with(&s3, "page2", &refs).await;
+    let numbered = numbered_keys();
+    let refs: Vec<&str> = numbered.iter().map(String::as_str).collect();
+    let bucket = bucket_with_keys(&s3, "page2", &refs).await;
 
     let mut seen = Vec::new();
     let mut token: Option<String> = None;
@@ -170,7 +141,7 @@ async fn v2_paging_with_continuation_tokens() {
         }
     }
     assert_eq!(pages, [7, 7, 7, 4]);
-    assert_eq!(seen, keys);
+    assert_eq!(seen, numbered);
 
     let after = s3
         .list_objects_v2()
@@ -179,8 +150,10 @@ async fn v2_paging_with_continuation_tokens() {
         .send()
         .await
         .unwrap();
-    let got: Vec<&str> = after.contents().iter().filter_map(|o| o.key()).collect();
-    assert_eq!(got, ["key-20", "key-21", "key-22", "key-23", "key-24"]);
+    assert_eq!(
+        keys(after.contents()),
+        ["key-20", "key-21", "key-22", "key-23", "key-24"]
+    );
     assert_eq!(after.start_after(), Some("key-19"));
 
     // max-keys 0: an empty page.
@@ -198,9 +171,9 @@ async fn v2_paging_with_continuation_tokens() {
 async fn v1_paging_with_marker() {
     let server = TestServer::start();
     let s3 = server.client();
-    let keys = numbered_keys();
-    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-    let bucket = bucket_with(&s3, "page1", &refs).await;
+    let numbered = numbered_keys();
+    let refs: Vec<&str> = numbered.iter().map(String::as_str).collect();
+    let bucket = bucket_with_keys(&s3, "page1", &refs).await;
 
     let mut seen: Vec<String> = Vec::new();
     let mut marker: Option<String> = None;
@@ -224,7 +197,7 @@ async fn v1_paging_with_marker() {
         marker = seen.last().cloned();
     }
     assert_eq!(pages, [7, 7, 7, 4]);
-    assert_eq!(seen, keys);
+    assert_eq!(seen, numbered);
 
     let out = s3
         .list_objects()
@@ -233,11 +206,10 @@ async fn v1_paging_with_marker() {
         .send()
         .await
         .unwrap();
-    let got: Vec<&str> = out.contents().iter().filter_map(|o| o.key()).collect();
-    assert_eq!(got, ["key-23", "key-24"]);
+    assert_eq!(keys(out.contents()), ["key-23", "key-24"]);
 
     // With a delimiter, v1 returns NextMarker.
-    let tree = bucket_with(&s3, "page1d", &TREE).await;
+    let tree = bucket_with_keys(&s3, "page1d", &TREE).await;
     let out = s3
         .list_objects()
         .bucket(&tree)
@@ -256,21 +228,15 @@ async fn v1_paging_with_marker() {
         .send()
         .await
         .unwrap();
-    let prefixes: Vec<&str> = out
-        .common_prefixes()
-        .iter()
-        .filter_map(|p| p.prefix())
-        .collect();
-    assert_eq!(prefixes, ["photos/"]);
-    let keys: Vec<&str> = out.contents().iter().filter_map(|o| o.key()).collect();
-    assert_eq!(keys, ["readme"]);
+    assert_eq!(prefixes(out.common_prefixes()), ["photos/"]);
+    assert_eq!(keys(out.contents()), ["readme"]);
 }
 
 #[tokio::test]
 async fn encoding_type_url() {
     let server = TestServer::start();
     let s3 = server.client();
-    let bucket = bucket_with(&s3, "enc", &["with space/é+x"]).await;
+    let bucket = bucket_with_keys(&s3, "enc", &["with space/é+x"]).await;
 
     let out = s3
         .list_objects_v2()
@@ -280,8 +246,7 @@ async fn encoding_type_url() {
         .await
         .unwrap();
     assert_eq!(out.encoding_type(), Some(&EncodingType::Url));
-    let keys: Vec<&str> = out.contents().iter().filter_map(|o| o.key()).collect();
-    assert_eq!(keys, ["with%20space/%C3%A9%2Bx"]);
+    assert_eq!(keys(out.contents()), ["with%20space/%C3%A9%2Bx"]);
 
     let out = s3
         .list_objects()
@@ -291,12 +256,7 @@ async fn encoding_type_url() {
         .send()
         .await
         .unwrap();
-    let prefixes: Vec<&str> = out
-        .common_prefixes()
-        .iter()
-        .filter_map(|p| p.prefix())
-        .collect();
-    assert_eq!(prefixes, ["with%20space/"]);
+    assert_eq!(prefixes(out.common_prefixes()), ["with%20space/"]);
 
     // Without it, the key comes back as is (XML-escaped only).
     let out = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
@@ -308,15 +268,13 @@ async fn keys_list_in_utf8_byte_order() {
     let server = TestServer::start();
     let s3 = server.client();
     // Inserted out of order; a collation by code point or locale would differ.
-    let bucket = bucket_with(&s3, "utf8", &["😀", "é", "z", "~", "b", "a"]).await;
+    let bucket = bucket_with_keys(&s3, "utf8", &["😀", "é", "z", "~", "b", "a"]).await;
     let expected = ["a", "b", "z", "~", "é", "😀"];
 
     let v2 = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
-    let keys: Vec<&str> = v2.contents().iter().filter_map(|o| o.key()).collect();
-    assert_eq!(keys, expected);
+    assert_eq!(keys(v2.contents()), expected);
     let v1 = s3.list_objects().bucket(&bucket).send().await.unwrap();
-    let keys: Vec<&str> = v1.contents().iter().filter_map(|o| o.key()).collect();
-    assert_eq!(keys, expected);
+    assert_eq!(keys(v1.contents()), expected);
 
     // Paging one key at a time keeps the order across pages.
     let mut seen = Vec::new();
@@ -345,6 +303,5 @@ async fn keys_list_in_utf8_byte_order() {
         .send()
         .await
         .unwrap();
-    let keys: Vec<&str> = after.contents().iter().filter_map(|o| o.key()).collect();
-    assert_eq!(keys, ["é", "😀"]);
+    assert_eq!(keys(after.contents()), ["é", "😀"]);
 }

@@ -15,66 +15,13 @@ mod s3_util;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use common::{TestServer, bucket_name};
+use aws_sdk_s3::types::CompletedMultipartUpload;
+use common::TestServer;
+use common::fixtures::{completed, create_upload, get_bytes, new_bucket, put_object, upload_part};
 use md5::{Digest, Md5};
 use s3_util::{pattern, sdk_err};
 
 const MIB: usize = 1024 * 1024;
-
-async fn new_bucket(s3: &Client, tag: &str) -> String {
-    let bucket = bucket_name(tag);
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    bucket
-}
-
-async fn create_upload(s3: &Client, bucket: &str, key: &str) -> String {
-    let out = s3
-        .create_multipart_upload()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap();
-    out.upload_id().unwrap().to_owned()
-}
-
-async fn upload_part(
-    s3: &Client,
-    bucket: &str,
-    key: &str,
-    upload: &str,
-    n: i32,
-    body: &[u8],
-) -> String {
-    let out = s3
-        .upload_part()
-        .bucket(bucket)
-        .key(key)
-        .upload_id(upload)
-        .part_number(n)
-        .body(ByteStream::from(body.to_vec()))
-        .send()
-        .await
-        .unwrap();
-    out.e_tag().unwrap().to_owned()
-}
-
-fn completed(parts: &[(i32, &str)]) -> CompletedMultipartUpload {
-    CompletedMultipartUpload::builder()
-        .set_parts(Some(
-            parts
-                .iter()
-                .map(|(n, etag)| {
-                    CompletedPart::builder()
-                        .part_number(*n)
-                        .e_tag(*etag)
-                        .build()
-                })
-                .collect(),
-        ))
-        .build()
-}
 
 /// The multipart ETag: MD5 of the binary part MD5s, then `-N`.
 fn multipart_etag(parts: &[&[u8]]) -> String {
@@ -94,13 +41,7 @@ async fn multipart_life_cycle() {
 
     // The source of the part copy.
     let source = pattern(6 * MIB, 9);
-    s3.put_object()
-        .bucket(&bucket)
-        .key("source")
-        .body(ByteStream::from(source.clone()))
-        .send()
-        .await
-        .unwrap();
+    put_object(&s3, &bucket, "source", &source).await;
 
     let created = s3
         .create_multipart_upload()
@@ -174,40 +115,31 @@ async fn multipart_life_cycle() {
     assert_eq!(ids, [(key, upload.as_str())]);
 
     // ListParts, two at a time.
-    let page1 = s3
-        .list_parts()
-        .bucket(&bucket)
-        .key(key)
-        .upload_id(&upload)
-        .max_parts(2)
-        .send()
-        .await
-        .unwrap();
-    let got: Vec<(i32, i64)> = page1
-        .parts()
-        .iter()
-        .map(|p| (p.part_number().unwrap(), p.size().unwrap()))
-        .collect();
-    assert_eq!(got, [(1, 5 * MIB as i64), (2, 5 * MIB as i64)]);
+    let list_page = |marker: Option<&str>| {
+        s3.list_parts()
+            .bucket(&bucket)
+            .key(key)
+            .upload_id(&upload)
+            .max_parts(2)
+            .set_part_number_marker(marker.map(str::to_owned))
+            .send()
+    };
+    let sizes = |parts: &[aws_sdk_s3::types::Part]| -> Vec<(i32, i64)> {
+        parts
+            .iter()
+            .map(|p| (p.part_number().unwrap(), p.size().unwrap()))
+            .collect()
+    };
+    let page1 = list_page(None).await.unwrap();
+    assert_eq!(
+        sizes(page1.parts()),
+        [(1, 5 * MIB as i64), (2, 5 * MIB as i64)]
+    );
     assert_eq!(page1.is_truncated(), Some(true));
     assert_eq!(page1.next_part_number_marker(), Some("2"));
     assert_eq!(page1.parts()[0].e_tag(), Some(etag1.as_str()));
-    let page2 = s3
-        .list_parts()
-        .bucket(&bucket)
-        .key(key)
-        .upload_id(&upload)
-        .max_parts(2)
-        .part_number_marker("2")
-        .send()
-        .await
-        .unwrap();
-    let got: Vec<(i32, i64)> = page2
-        .parts()
-        .iter()
-        .map(|p| (p.part_number().unwrap(), p.size().unwrap()))
-        .collect();
-    assert_eq!(got, [(3, 1000)]);
+    let page2 = list_page(Some("2")).await.unwrap();
+    assert_eq!(sizes(page2.parts()), [(3, 1000)]);
     assert_eq!(page2.is_truncated(), Some(false));
     assert_eq!(page2.parts()[0].e_tag(), Some(etag3.as_str()));
 
@@ -353,37 +285,20 @@ async fn parts_other_than_the_last_must_be_5_mib() {
     let upload = create_upload(&s3, &bucket, "k").await;
     let etag1 = upload_part(&s3, &bucket, "k", &upload, 1, b"a").await;
     let etag2 = upload_part(&s3, &bucket, "k", &upload, 2, b"b").await;
-    let small = s3
-        .complete_multipart_upload()
-        .bucket(&bucket)
-        .key("k")
-        .upload_id(&upload)
-        .multipart_upload(completed(&[(1, &etag1), (2, &etag2)]))
-        .send()
-        .await;
+    let complete = |parts: CompletedMultipartUpload| {
+        s3.complete_multipart_upload()
+            .bucket(&bucket)
+            .key("k")
+            .upload_id(&upload)
+            .multipart_upload(parts)
+            .send()
+    };
+    let small = complete(completed(&[(1, &etag1), (2, &etag2)])).await;
     assert_eq!(sdk_err(small), (400, "EntityTooSmall".into()));
     // A single small part is a valid (last) part.
-    let done = s3
-        .complete_multipart_upload()
-        .bucket(&bucket)
-        .key("k")
-        .upload_id(&upload)
-        .multipart_upload(completed(&[(1, &etag1)]))
-        .send()
-        .await
-        .unwrap();
+    let done = complete(completed(&[(1, &etag1)])).await.unwrap();
     assert_eq!(done.e_tag(), Some(multipart_etag(&[b"a"]).as_str()));
-    let got = s3
-        .get_object()
-        .bucket(&bucket)
-        .key("k")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        got.body.collect().await.unwrap().into_bytes().as_ref(),
-        b"a"
-    );
+    assert_eq!(get_bytes(&s3, &bucket, "k").await, b"a");
 }
 
 #[tokio::test]
@@ -393,13 +308,14 @@ async fn abort_and_unknown_uploads() {
     let bucket = new_bucket(&s3, "mpu-abort").await;
     let upload = create_upload(&s3, &bucket, "k").await;
     upload_part(&s3, &bucket, "k", &upload, 1, b"part").await;
-    s3.abort_multipart_upload()
-        .bucket(&bucket)
-        .key("k")
-        .upload_id(&upload)
-        .send()
-        .await
-        .unwrap();
+    let abort = || {
+        s3.abort_multipart_upload()
+            .bucket(&bucket)
+            .key("k")
+            .upload_id(&upload)
+            .send()
+    };
+    abort().await.unwrap();
     let parts = s3
         .list_parts()
         .bucket(&bucket)
@@ -408,14 +324,7 @@ async fn abort_and_unknown_uploads() {
         .send()
         .await;
     assert_eq!(sdk_err(parts), (404, "NoSuchUpload".into()));
-    let again = s3
-        .abort_multipart_upload()
-        .bucket(&bucket)
-        .key("k")
-        .upload_id(&upload)
-        .send()
-        .await;
-    assert_eq!(sdk_err(again), (404, "NoSuchUpload".into()));
+    assert_eq!(sdk_err(abort().await), (404, "NoSuchUpload".into()));
     let part = s3
         .upload_part()
         .bucket(&bucket)
@@ -558,13 +467,7 @@ async fn delete_bucket_aborts_uploads_in_progress() {
 
     // Objects still keep a bucket alive.
     let bucket = new_bucket(&s3, "mpu-delete").await;
-    s3.put_object()
-        .bucket(&bucket)
-        .key("obj")
-        .body(ByteStream::from_static(b"x"))
-        .send()
-        .await
-        .unwrap();
+    put_object(&s3, &bucket, "obj", b"x").await;
     let (status, code) = sdk_err(s3.delete_bucket().bucket(&bucket).send().await);
     assert_eq!((status, code.as_str()), (409, "BucketNotEmpty"));
 }

@@ -11,41 +11,27 @@ mod s3_util;
 use std::time::Duration;
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
-use aws_sdk_s3::types::{ChecksumMode, Delete, MetadataDirective, ObjectIdentifier};
+use aws_sdk_s3::types::{ChecksumMode, MetadataDirective};
 use base64::Engine;
-use common::{TestServer, bucket_name};
+use common::TestServer;
+use common::fixtures::{
+    delete_keys, get_bytes, keys, new_bucket, presign_for, presigned_get, put_object,
+};
 use s3_util::{expect_error, md5_b64, md5_hex, pattern, sdk_err};
 
-async fn new_bucket(s3: &Client, tag: &str) -> String {
-    let bucket = bucket_name(tag);
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    bucket
-}
-
-async fn put(s3: &Client, bucket: &str, key: &str, body: &[u8]) -> String {
-    let out = s3
-        .put_object()
+/// HeadObject that must succeed.
+async fn head_ok(
+    s3: &Client,
+    bucket: &str,
+    key: &str,
+) -> aws_sdk_s3::operation::head_object::HeadObjectOutput {
+    s3.head_object()
         .bucket(bucket)
         .key(key)
-        .body(ByteStream::from(body.to_vec()))
         .send()
         .await
-        .unwrap();
-    out.e_tag().unwrap().to_owned()
-}
-
-async fn presigned_get(s3: &Client, bucket: &str, key: &str) -> String {
-    let cfg = PresigningConfig::expires_in(Duration::from_secs(300)).unwrap();
-    let req = s3
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .presigned(cfg)
-        .await
-        .unwrap();
-    req.uri().to_owned()
+        .unwrap()
 }
 
 /// CRC32 (IEEE), as the `x-amz-checksum-crc32` header carries it.
@@ -62,6 +48,27 @@ fn crc32_b64(data: &[u8]) -> String {
         }
     }
     base64::engine::general_purpose::STANDARD.encode((!crc).to_be_bytes())
+}
+
+/// The headers `doc.json` is stored with, as GetObject and HeadObject both
+/// return them (their outputs share the accessors, not a trait).
+macro_rules! assert_doc_json_headers {
+    ($out:expr) => {{
+        let out = &$out;
+        assert_eq!(out.content_type(), Some("application/json"));
+        assert_eq!(out.cache_control(), Some("max-age=60"));
+        assert_eq!(
+            out.content_disposition(),
+            Some("attachment; filename=\"doc.json\"")
+        );
+        assert_eq!(out.content_encoding(), Some("identity"));
+        assert_eq!(out.expires_string(), Some("Tue, 01 Jan 2030 00:00:00 GMT"));
+        assert_eq!(
+            out.metadata().unwrap().get("color").map(String::as_str),
+            Some("blue")
+        );
+        assert_eq!(out.content_length(), Some(7));
+    }};
 }
 
 #[tokio::test]
@@ -92,53 +99,25 @@ async fn put_object_headers_and_metadata_round_trip() {
         .send()
         .await
         .unwrap();
-    assert_eq!(got.content_type(), Some("application/json"));
-    assert_eq!(got.cache_control(), Some("max-age=60"));
-    assert_eq!(
-        got.content_disposition(),
-        Some("attachment; filename=\"doc.json\"")
-    );
-    assert_eq!(got.content_encoding(), Some("identity"));
-    assert_eq!(got.expires_string(), Some("Tue, 01 Jan 2030 00:00:00 GMT"));
+    assert_doc_json_headers!(got);
     let meta = got.metadata().unwrap();
-    assert_eq!(meta.get("color").map(String::as_str), Some("blue"));
     assert_eq!(meta.get("owner-name").map(String::as_str), Some("Ada"));
     assert_eq!(meta.len(), 2);
-    assert_eq!(got.content_length(), Some(7));
     assert_eq!(
         got.e_tag(),
         Some(format!("\"{}\"", md5_hex(b"{\"a\":1}")).as_str())
     );
 
-    let head = s3
-        .head_object()
-        .bucket(&bucket)
-        .key("doc.json")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(head.content_type(), Some("application/json"));
-    assert_eq!(head.cache_control(), Some("max-age=60"));
-    assert_eq!(
-        head.content_disposition(),
-        Some("attachment; filename=\"doc.json\"")
-    );
-    assert_eq!(head.content_encoding(), Some("identity"));
-    assert_eq!(head.expires_string(), Some("Tue, 01 Jan 2030 00:00:00 GMT"));
-    assert_eq!(
-        head.metadata().unwrap().get("color").map(String::as_str),
-        Some("blue")
-    );
-    assert_eq!(head.content_length(), Some(7));
+    let head = head_ok(&s3, &bucket, "doc.json").await;
+    assert_doc_json_headers!(head);
     assert_eq!(head.e_tag(), got.e_tag());
 
     // Raw HEAD: the headers themselves, and no body.
-    let cfg = PresigningConfig::expires_in(Duration::from_secs(300)).unwrap();
     let url = s3
         .head_object()
         .bucket(&bucket)
         .key("doc.json")
-        .presigned(cfg)
+        .presigned(presign_for(300))
         .await
         .unwrap();
     let res = server.http().head(url.uri()).send().await.unwrap();
@@ -253,13 +232,7 @@ async fn flexible_checksums_are_verified() {
         .send()
         .await
         .unwrap();
-    let head = s3
-        .head_object()
-        .bucket(&bucket)
-        .key("gzip")
-        .send()
-        .await
-        .unwrap();
+    let head = head_ok(&s3, &bucket, "gzip").await;
     assert_eq!(head.content_encoding(), Some("gzip"));
     assert_eq!(head.content_length(), Some(100_000));
     let head = s3
@@ -274,17 +247,7 @@ async fn flexible_checksums_are_verified() {
     assert_eq!(head.content_length(), Some(100_000));
     // aws-chunked is not the object's Content-Encoding.
     assert_eq!(head.content_encoding(), None);
-    let got = s3
-        .get_object()
-        .bucket(&bucket)
-        .key("trailer")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        got.body.collect().await.unwrap().into_bytes().as_ref(),
-        body.as_slice()
-    );
+    assert_eq!(get_bytes(&s3, &bucket, "trailer").await, body);
 
     // A correct value in a header.
     s3.put_object()
@@ -310,12 +273,11 @@ async fn flexible_checksums_are_verified() {
 
     // A wrong header on a raw presigned PUT: refused unsigned (S3 wants
     // every x-amz-* header signed), BadDigest once signed.
-    let cfg = PresigningConfig::expires_in(Duration::from_secs(300)).unwrap();
     let url = s3
         .put_object()
         .bucket(&bucket)
         .key("raw")
-        .presigned(cfg)
+        .presigned(presign_for(300))
         .await
         .unwrap();
     let res = server
@@ -347,7 +309,7 @@ async fn get_object_ranges() {
     let server = TestServer::start();
     let s3 = server.client();
     let bucket = new_bucket(&s3, "range").await;
-    put(&s3, &bucket, "digits", b"0123456789").await;
+    put_object(&s3, &bucket, "digits", b"0123456789").await;
     let url = presigned_get(&s3, &bucket, "digits").await;
     let http = server.http();
     for (range, body, content_range) in [
@@ -404,14 +366,8 @@ async fn conditional_get_and_head() {
     let server = TestServer::start();
     let s3 = server.client();
     let bucket = new_bucket(&s3, "cond").await;
-    let etag = put(&s3, &bucket, "k", b"conditional").await;
-    let head = s3
-        .head_object()
-        .bucket(&bucket)
-        .key("k")
-        .send()
-        .await
-        .unwrap();
+    let etag = put_object(&s3, &bucket, "k", b"conditional").await;
+    let head = head_ok(&s3, &bucket, "k").await;
     let modified = head.last_modified().unwrap().secs();
     let before = DateTime::from_secs(modified - 3600);
     let after = DateTime::from_secs(modified + 3600);
@@ -495,26 +451,19 @@ async fn response_header_overrides() {
     assert_eq!(got.content_encoding(), Some("identity"));
 
     // Through a presigned URL, the overrides are part of the signed query.
-    let cfg = PresigningConfig::expires_in(Duration::from_secs(300)).unwrap();
     let url = s3
         .get_object()
         .bucket(&bucket)
         .key("file.bin")
         .response_content_type("image/png")
-        .presigned(cfg)
+        .presigned(presign_for(300))
         .await
         .unwrap();
     let res = server.http().get(url.uri()).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "image/png");
     // The stored type is unchanged.
-    let head = s3
-        .head_object()
-        .bucket(&bucket)
-        .key("file.bin")
-        .send()
-        .await
-        .unwrap();
+    let head = head_ok(&s3, &bucket, "file.bin").await;
     assert_eq!(head.content_type(), Some("application/octet-stream"));
 }
 
@@ -523,16 +472,15 @@ async fn delete_object_and_delete_objects() {
     let server = TestServer::start();
     let s3 = server.client();
     let bucket = new_bucket(&s3, "delete").await;
-    put(&s3, &bucket, "one", b"1").await;
+    put_object(&s3, &bucket, "one", b"1").await;
     let out = s3.delete_object().bucket(&bucket).key("one").send().await;
     assert!(out.is_ok());
     // Deleting a missing key still answers 204.
-    let cfg = PresigningConfig::expires_in(Duration::from_secs(300)).unwrap();
     let url = s3
         .delete_object()
         .bucket(&bucket)
         .key("one")
-        .presigned(cfg)
+        .presigned(presign_for(300))
         .await
         .unwrap();
     let res = server.http().delete(url.uri()).send().await.unwrap();
@@ -549,47 +497,20 @@ async fn delete_object_and_delete_objects() {
     );
 
     for k in ["a", "b", "c", "d"] {
-        put(&s3, &bucket, k, k.as_bytes()).await;
+        put_object(&s3, &bucket, k, k.as_bytes()).await;
     }
-    let ids = |keys: &[&str]| {
-        keys.iter()
-            .map(|k| ObjectIdentifier::builder().key(*k).build().unwrap())
-            .collect::<Vec<_>>()
-    };
     // Verbose: every key, including the missing one, is reported deleted.
-    let delete = Delete::builder()
-        .set_objects(Some(ids(&["a", "b", "missing"])))
-        .build()
-        .unwrap();
-    let out = s3
-        .delete_objects()
-        .bucket(&bucket)
-        .delete(delete)
-        .send()
-        .await
-        .unwrap();
+    let out = delete_keys(&s3, &bucket, &["a", "b", "missing"], None).await;
     let mut deleted: Vec<&str> = out.deleted().iter().filter_map(|d| d.key()).collect();
     deleted.sort();
     assert_eq!(deleted, ["a", "b", "missing"]);
     assert!(out.errors().is_empty());
     // Quiet: nothing reported on success.
-    let delete = Delete::builder()
-        .set_objects(Some(ids(&["c"])))
-        .quiet(true)
-        .build()
-        .unwrap();
-    let out = s3
-        .delete_objects()
-        .bucket(&bucket)
-        .delete(delete)
-        .send()
-        .await
-        .unwrap();
+    let out = delete_keys(&s3, &bucket, &["c"], Some(true)).await;
     assert!(out.deleted().is_empty());
     assert!(out.errors().is_empty());
     let list = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
-    let keys: Vec<&str> = list.contents().iter().filter_map(|o| o.key()).collect();
-    assert_eq!(keys, ["d"]);
+    assert_eq!(keys(list.contents()), ["d"]);
 }
 
 #[tokio::test]
@@ -650,43 +571,28 @@ async fn copy_object_metadata_directives() {
         .send()
         .await
         .unwrap();
-    let head = s3
-        .head_object()
-        .bucket(&bucket)
-        .key("replaced")
-        .send()
-        .await
-        .unwrap();
+    let head = head_ok(&s3, &bucket, "replaced").await;
     assert_eq!(head.content_type(), Some("application/x-new"));
     let meta = head.metadata().unwrap();
     assert_eq!(meta.get("fresh").map(String::as_str), Some("yes"));
     assert!(!meta.contains_key("origin"));
 
     // Onto itself: only with REPLACE.
-    let same = s3
-        .copy_object()
-        .bucket(&bucket)
-        .key("src")
-        .copy_source(format!("{bucket}/src"))
-        .send()
-        .await;
+    let onto_itself = || {
+        s3.copy_object()
+            .bucket(&bucket)
+            .key("src")
+            .copy_source(format!("{bucket}/src"))
+    };
+    let same = onto_itself().send().await;
     assert_eq!(sdk_err(same), (400, "InvalidRequest".into()));
-    s3.copy_object()
-        .bucket(&bucket)
-        .key("src")
-        .copy_source(format!("{bucket}/src"))
+    onto_itself()
         .metadata_directive(MetadataDirective::Replace)
         .metadata("origin", "rewritten")
         .send()
         .await
         .unwrap();
-    let head = s3
-        .head_object()
-        .bucket(&bucket)
-        .key("src")
-        .send()
-        .await
-        .unwrap();
+    let head = head_ok(&s3, &bucket, "src").await;
     assert_eq!(
         head.metadata().unwrap().get("origin").map(String::as_str),
         Some("rewritten")

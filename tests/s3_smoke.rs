@@ -6,14 +6,14 @@
 mod common;
 
 use aws_sdk_s3::primitives::ByteStream;
-use common::{TestServer, bucket_name};
+use common::TestServer;
+use common::fixtures::new_bucket;
 
 #[tokio::test]
 async fn put_get_list_delete_round_trip() {
     let server = TestServer::start();
     let s3 = server.client();
-    let bucket = bucket_name("smoke");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let bucket = new_bucket(&s3, "smoke").await;
     s3.put_object()
         .bucket(&bucket)
         .key("hello.txt")

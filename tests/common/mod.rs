@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(dead_code)]
 
+pub mod fixtures;
 pub mod sign;
 
 use std::io::{BufRead, BufReader};
