@@ -183,7 +183,7 @@ pub async fn upload_and_complete(
 ) -> String {
     let mut etags = Vec::new();
     for (i, body) in parts.iter().enumerate() {
-        let n = i as i32 + 1;
+        let n = i32::try_from(i + 1).expect("part number");
         etags.push((n, upload_part(s3, bucket, key, upload, n, body).await));
     }
     let refs: Vec<(i32, &str)> = etags.iter().map(|(n, e)| (*n, e.as_str())).collect();
