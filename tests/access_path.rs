@@ -124,7 +124,10 @@ const ALICE: &str = r#"{"AWS":"arn:aws:iam::000000000000:user/alice"}"#;
 async fn a_bucket_policy_grants_the_cors_api_to_a_user() {
     let (_server, root, alice, bucket) = server_with_alice("ap-grant").await;
     // Without a policy a user may do nothing with the CORS configuration.
-    assert_eq!(cors_calls(&alice, &bucket).await, [denied(), denied(), denied()]);
+    assert_eq!(
+        cors_calls(&alice, &bucket).await,
+        [denied(), denied(), denied()]
+    );
 
     // s3:GetBucketCORS only: reading works, writing and deleting do not. The
     // configuration root sets is what alice reads.
@@ -142,7 +145,12 @@ async fn a_bucket_policy_grants_the_cors_api_to_a_user() {
         .send()
         .await
         .unwrap();
-    let got = alice.get_bucket_cors().bucket(&bucket).send().await.unwrap();
+    let got = alice
+        .get_bucket_cors()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(got.cors_rules().len(), 1);
     let put = alice
         .put_bucket_cors()
@@ -176,7 +184,10 @@ async fn a_bucket_policy_grants_the_cors_api_to_a_user() {
         ),
     )
     .await;
-    assert_eq!(cors_calls(&alice, &bucket).await, [denied(), denied(), denied()]);
+    assert_eq!(
+        cors_calls(&alice, &bucket).await,
+        [denied(), denied(), denied()]
+    );
 }
 
 #[tokio::test]
@@ -198,7 +209,10 @@ async fn an_explicit_deny_on_the_cors_api_applies_to_users_and_root() {
         .send()
         .await
         .unwrap();
-    assert_eq!(cors_calls(&alice, &bucket).await, [denied(), ok(), denied()]);
+    assert_eq!(
+        cors_calls(&alice, &bucket).await,
+        [denied(), ok(), denied()]
+    );
     // Root is not named by that Deny.
     assert_eq!(cors_calls(&root, &bucket).await, [ok(), ok(), ok()]);
 
@@ -212,9 +226,19 @@ async fn an_explicit_deny_on_the_cors_api_applies_to_users_and_root() {
         ),
     )
     .await;
-    assert_eq!(cors_calls(&root, &bucket).await, [denied(), denied(), denied()]);
-    assert_eq!(cors_calls(&alice, &bucket).await, [denied(), denied(), denied()]);
+    assert_eq!(
+        cors_calls(&root, &bucket).await,
+        [denied(), denied(), denied()]
+    );
+    assert_eq!(
+        cors_calls(&alice, &bucket).await,
+        [denied(), denied(), denied()]
+    );
     // The owner can still lift the Deny, and then manage CORS again.
-    root.delete_bucket_policy().bucket(&bucket).send().await.unwrap();
+    root.delete_bucket_policy()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(cors_calls(&root, &bucket).await, [ok(), ok(), ok()]);
 }

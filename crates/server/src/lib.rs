@@ -16,6 +16,7 @@ mod admin;
 mod auth;
 mod buckets;
 mod chunk_end;
+mod config;
 mod cors_layer;
 mod errors;
 mod front;
@@ -25,13 +26,14 @@ pub mod keys;
 mod limits;
 mod metrics;
 mod policy;
+mod request;
 mod s3;
 mod signed_headers;
 pub mod sigv4;
 pub mod tls;
 
 pub use buckets::BucketCache;
-pub use front::VaryMode;
+pub use config::VaryMode;
 pub use http_server::{Server, ServerConfig, ServerError};
 pub use limits::{ConnLimits, default_max_connections, open_file_limit};
 
