@@ -5,11 +5,17 @@
 //! hyper (HTTP/1.1 + h2, TCP_NODELAY, graceful shutdown; optional TLS: tls.rs)
 //!   + limits (connection caps, idle/keep-alive/body/send timeouts)
 //!   └ front (request id, limits, CORS: answers OPTIONS, decorates responses)
+//!     derives the RequestContext (request.rs: id, target, peer, Operation)
+//!       ├ form uploads (s3/post_object.rs)
 //!       └ s3s S3Service
 //!           • auth   → access keys (root + users)
 //!           • access → bucket policy, public access block, ACLs
+//!           • route  → the CORS configuration API (s3/cors_api.rs)
 //!           • s3     → MetaStore + BlobStore
 //! ```
+//!
+//! Form uploads, the CORS configuration API and s3s operations are all
+//! decided by the one `AccessLayer::authorize`.
 
 mod access;
 mod admin;
