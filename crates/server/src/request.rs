@@ -214,7 +214,7 @@ impl Operation {
         }
         let copy = headers.contains_key("x-amz-copy-source");
         match (method, target) {
-            (&Method::GET, Target::Service) if q.has("x-id") => Unknown,
+            (&Method::GET, Target::Service) if q.is("x-id", "ListDirectoryBuckets") => Unknown,
             (&Method::GET, Target::Service) => ListBuckets,
             (_, Target::Service) => Unknown,
             (&Method::POST, Target::Bucket(_)) if is_form_upload(method, headers) => PostObject,
@@ -390,6 +390,10 @@ mod tests {
     const TABLE: &[Case<'static>] = &[
         ("GET", "/", "", &[], ListBuckets),
         ("GET", "/", "x-id=ListDirectoryBuckets", &[], Unknown),
+        // The AWS SDKs name the operation in `x-id`; only this one routes by it.
+        ("GET", "/", "x-id=ListBuckets", &[], ListBuckets),
+        ("GET", "/bkt/k", "x-id=GetObject", &[], GetObject),
+        ("PUT", "/bkt/k", "x-id=PutObject", &[], PutObject),
         ("PUT", "/", "", &[], Unknown),
         ("HEAD", "/", "", &[], Unknown),
         ("PUT", "/bkt", "", &[], CreateBucket),
