@@ -118,11 +118,17 @@ fn denied() -> (u16, String) {
     (403, "AccessDenied".into())
 }
 
+/// The front and s3s named every request's operation alike.
+fn same_operation_everywhere(server: &TestServer) {
+    let log = server.log();
+    assert!(!log.contains("disagree on the operation"), "{log}");
+}
+
 const ALICE: &str = r#"{"AWS":"arn:aws:iam::000000000000:user/alice"}"#;
 
 #[tokio::test]
 async fn a_bucket_policy_grants_the_cors_api_to_a_user() {
-    let (_server, root, alice, bucket) = server_with_alice("ap-grant").await;
+    let (server, root, alice, bucket) = server_with_alice("ap-grant").await;
     // Without a policy a user may do nothing with the CORS configuration.
     assert_eq!(
         cors_calls(&alice, &bucket).await,
@@ -188,11 +194,12 @@ async fn a_bucket_policy_grants_the_cors_api_to_a_user() {
         cors_calls(&alice, &bucket).await,
         [denied(), denied(), denied()]
     );
+    same_operation_everywhere(&server);
 }
 
 #[tokio::test]
 async fn an_explicit_deny_on_the_cors_api_applies_to_users_and_root() {
-    let (_server, root, alice, bucket) = server_with_alice("ap-deny").await;
+    let (server, root, alice, bucket) = server_with_alice("ap-deny").await;
     // Alice may do everything on the bucket but change its CORS configuration.
     set_policy(
         &root,
@@ -241,4 +248,5 @@ async fn an_explicit_deny_on_the_cors_api_applies_to_users_and_root() {
         .await
         .unwrap();
     assert_eq!(cors_calls(&root, &bucket).await, [ok(), ok(), ok()]);
+    same_operation_everywhere(&server);
 }
