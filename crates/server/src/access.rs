@@ -5,8 +5,6 @@
 //! ACL grant → implicit deny. CORS plays no part here: it never grants
 //! access (spec §8).
 
-use std::borrow::Cow;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::HeaderMap;
@@ -20,21 +18,11 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::buckets::{BucketCache, BucketEntry};
 use crate::errors::{s3_err, store_err};
-use crate::front::OperationSlot;
 use crate::keys::KeyStore;
 use crate::policy::{
     AccessRequest, AclCheck, AclPermission, Decision, Facts, Requester, decide, user_arn,
 };
-
-/// The TCP peer of a request, put in the request extensions by the server
-/// (the source of `aws:SourceIp`; never taken from `X-Forwarded-For`).
-#[derive(Debug, Clone, Copy)]
-pub struct PeerAddr(pub SocketAddr);
-
-/// Whether the request's connection is TLS (`aws:SecureTransport`), put in
-/// the request extensions next to `PeerAddr`. Missing means plain HTTP.
-#[derive(Debug, Clone, Copy)]
-pub struct SecureTransport(pub bool);
+use crate::request::{Operation, RequestContext};
 
 /// What an ACL grant is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,47 +37,56 @@ pub enum Need {
     Owner,
 }
 
-/// The IAM action of an s3s operation and the ACL permission that grants it.
-pub fn action_of(op: &str) -> (Cow<'static, str>, Need) {
-    let (action, need) = match op {
-        "ListObjects" | "ListObjectsV2" | "HeadBucket" => ("s3:ListBucket", Need::BucketRead),
-        "ListMultipartUploads" => ("s3:ListBucketMultipartUploads", Need::BucketRead),
-        "GetObject" | "HeadObject" => ("s3:GetObject", Need::ObjectRead),
-        "PutObject"
-        | "PostObject"
-        | "CopyObject"
-        | "CreateMultipartUpload"
-        | "UploadPart"
-        | "UploadPartCopy"
-        | "CompleteMultipartUpload" => ("s3:PutObject", Need::BucketWrite),
-        "DeleteObject" | "DeleteObjects" => ("s3:DeleteObject", Need::BucketWrite),
-        "AbortMultipartUpload" => ("s3:AbortMultipartUpload", Need::BucketWrite),
-        "ListParts" => ("s3:ListMultipartUploadParts", Need::BucketWrite),
-        "ListBuckets" => ("s3:ListAllMyBuckets", Need::Owner),
-        "GetBucketCors" => ("s3:GetBucketCORS", Need::Owner),
-        "PutBucketCors" | "DeleteBucketCors" => ("s3:PutBucketCORS", Need::Owner),
-        "DeletePublicAccessBlock" => ("s3:PutBucketPublicAccessBlock", Need::Owner),
-        "PutPublicAccessBlock" => ("s3:PutBucketPublicAccessBlock", Need::Owner),
-        "GetPublicAccessBlock" => ("s3:GetBucketPublicAccessBlock", Need::Owner),
-        // GetBucketAcl, PutObjectAcl, GetBucketPolicy, DeleteBucket...: the
-        // IAM action has the operation's name.
-        other => return (Cow::Owned(format!("s3:{other}")), Need::Owner),
-    };
-    (Cow::Borrowed(action), need)
+/// The IAM action of an operation and the ACL permission that grants it;
+/// `None` for operations no policy can grant (the root key only).
+pub fn action_of(op: Operation) -> Option<(&'static str, Need)> {
+    use Operation::*;
+    Some(match op {
+        ListObjects | ListObjectsV2 | HeadBucket => ("s3:ListBucket", Need::BucketRead),
+        ListMultipartUploads => ("s3:ListBucketMultipartUploads", Need::BucketRead),
+        GetObject | HeadObject => ("s3:GetObject", Need::ObjectRead),
+        PutObject
+        | PostObject
+        | CopyObject
+        | CreateMultipartUpload
+        | UploadPart
+        | UploadPartCopy
+        | CompleteMultipartUpload => ("s3:PutObject", Need::BucketWrite),
+        DeleteObject | DeleteObjects => ("s3:DeleteObject", Need::BucketWrite),
+        AbortMultipartUpload => ("s3:AbortMultipartUpload", Need::BucketWrite),
+        ListParts => ("s3:ListMultipartUploadParts", Need::BucketWrite),
+        ListBuckets => ("s3:ListAllMyBuckets", Need::Owner),
+        CreateBucket => ("s3:CreateBucket", Need::Owner),
+        DeleteBucket => ("s3:DeleteBucket", Need::Owner),
+        GetBucketLocation => ("s3:GetBucketLocation", Need::Owner),
+        GetBucketAcl => ("s3:GetBucketAcl", Need::Owner),
+        PutBucketAcl => ("s3:PutBucketAcl", Need::Owner),
+        GetObjectAcl => ("s3:GetObjectAcl", Need::Owner),
+        PutObjectAcl => ("s3:PutObjectAcl", Need::Owner),
+        GetBucketPolicy => ("s3:GetBucketPolicy", Need::Owner),
+        PutBucketPolicy => ("s3:PutBucketPolicy", Need::Owner),
+        DeleteBucketPolicy => ("s3:DeleteBucketPolicy", Need::Owner),
+        GetBucketPolicyStatus => ("s3:GetBucketPolicyStatus", Need::Owner),
+        GetBucketCors => ("s3:GetBucketCORS", Need::Owner),
+        PutBucketCors | DeleteBucketCors => ("s3:PutBucketCORS", Need::Owner),
+        PutPublicAccessBlock | DeletePublicAccessBlock => {
+            ("s3:PutBucketPublicAccessBlock", Need::Owner)
+        }
+        GetPublicAccessBlock => ("s3:GetBucketPublicAccessBlock", Need::Owner),
+        Preflight | Unknown => return None,
+    })
 }
 
 /// One request, as the access layer needs to see it.
 pub struct AccessQuery<'a> {
-    /// s3s operation name, for logs.
-    pub op: &'a str,
+    /// The operation decided: the request's, or one it implies (a copy's
+    /// GetObject on its source, a DeleteObjects' DeleteObject per key).
+    pub operation: Operation,
     pub access_key: Option<&'a str>,
     pub bucket: &'a str,
     pub key: Option<&'a str>,
     pub headers: &'a HeaderMap,
     pub query: Option<&'a str>,
-    pub peer: Option<SocketAddr>,
-    /// The connection is TLS (`aws:SecureTransport`).
-    pub secure: bool,
     /// `s3:authType`: REST-HEADER, REST-QUERY-STRING or POST.
     pub auth_type: Option<&'static str>,
     /// A canned ACL the request sets, when it sets one.
@@ -133,13 +130,23 @@ impl AccessLayer {
     }
 
     /// Decides a request on one bucket (or object); AccessDenied when refused.
-    pub async fn authorize(&self, q: &AccessQuery<'_>) -> S3Result<()> {
-        let (action, need) = action_of(q.op);
+    /// The one access path: s3s operations, the CORS configuration API and
+    /// form uploads all come here.
+    pub async fn authorize(&self, ctx: &RequestContext, q: &AccessQuery<'_>) -> S3Result<()> {
         let user = self.user_of(q.access_key)?;
         let requester = match (&user, q.access_key) {
             (Some(name), _) => Requester::User(name),
             (None, Some(_)) => Requester::Root,
             (None, None) => Requester::Anonymous,
+        };
+        let Some((action, need)) = action_of(q.operation) else {
+            // Nothing a policy could grant: only the owner gets to the
+            // operation (which answers NotImplemented or an error).
+            return if requester == Requester::Root {
+                Ok(())
+            } else {
+                Err(s3_err(s3s::S3ErrorCode::AccessDenied))
+            };
         };
         // A missing bucket is reported as NoSuchBucket by the operation,
         // except to others than the owner for operations no ACL grants.
@@ -161,7 +168,7 @@ impl AccessLayer {
             Some(key) => format!("arn:aws:s3:::{}/{key}", q.bucket),
             None => format!("arn:aws:s3:::{}", q.bucket),
         };
-        let facts = facts_of(q, requester, &action);
+        let facts = facts_of(ctx, q, requester, action);
         let bucket_acl = entry.record.acl.as_str();
         let acl = match need {
             Need::BucketRead | Need::ObjectRead => Some(AclCheck {
@@ -176,7 +183,7 @@ impl AccessLayer {
         };
         let mut request = AccessRequest {
             requester,
-            action: &action,
+            action,
             resource: &resource,
             context: &facts,
             policy: entry.policy.as_deref(),
@@ -201,8 +208,9 @@ impl AccessLayer {
         }
         tracing::debug!(
             target: "preflight::access",
-            op = q.op,
-            action = %action,
+            request_id = %ctx.id,
+            operation = %q.operation,
+            action,
             resource = %resource,
             requester = ?requester,
             allowed = decision.is_allowed(),
@@ -282,15 +290,20 @@ fn auth_type_of(headers: &HeaderMap, query: Option<&str>) -> Option<&'static str
 }
 
 /// The condition keys of a request.
-fn facts_of(q: &AccessQuery<'_>, requester: Requester<'_>, action: &str) -> Facts {
+fn facts_of(
+    ctx: &RequestContext,
+    q: &AccessQuery<'_>,
+    requester: Requester<'_>,
+    action: &str,
+) -> Facts {
     let mut f = Facts::default();
-    if let Some(peer) = q.peer {
+    if let Some(peer) = ctx.peer {
         f.insert("aws:SourceIp", peer.ip().to_string());
     }
     // Our own TLS only; a TLS terminator in front is not trusted.
     f.insert(
         "aws:SecureTransport",
-        if q.secure { "true" } else { "false" },
+        if ctx.secure { "true" } else { "false" },
     );
     if let Some(v) = header(q.headers, "referer") {
         f.insert("aws:Referer", v);
@@ -355,87 +368,92 @@ fn facts_of(q: &AccessQuery<'_>, requester: Requester<'_>, action: &str) -> Fact
     f
 }
 
-fn peer_of(cx: &mut S3AccessContext<'_>) -> Option<SocketAddr> {
-    cx.extensions_mut().get::<PeerAddr>().map(|p| p.0)
+/// The context the front put in the request extensions. Every request
+/// passes the front, so a missing one is a bug: refuse rather than guess.
+fn context_of(extensions: &http::Extensions) -> S3Result<RequestContext> {
+    extensions.get::<RequestContext>().cloned().ok_or_else(|| {
+        tracing::error!(target: "preflight::access", "request without a context");
+        s3_err(s3s::S3ErrorCode::InternalError)
+    })
 }
 
-fn peer_of_req<T>(req: &S3Request<T>) -> Option<SocketAddr> {
-    req.extensions.get::<PeerAddr>().map(|p| p.0)
-}
-
-fn secure_of(cx: &mut S3AccessContext<'_>) -> bool {
-    cx.extensions_mut()
-        .get::<SecureTransport>()
-        .is_some_and(|s| s.0)
-}
-
-fn secure_of_req<T>(req: &S3Request<T>) -> bool {
-    req.extensions.get::<SecureTransport>().is_some_and(|s| s.0)
+/// The operation s3s routed to, checked against the one the front derived.
+/// s3s's is the one that runs, so it is the one decided; a disagreement is
+/// a bug in `Operation::of` (metrics and logs would name the wrong one).
+fn checked_operation(ctx: &RequestContext, s3s_name: &str) -> Operation {
+    let routed = Operation::from_s3s_name(s3s_name);
+    if routed != ctx.operation {
+        tracing::warn!(
+            target: "preflight::access",
+            request_id = %ctx.id,
+            derived = %ctx.operation,
+            routed = s3s_name,
+            "the front and s3s disagree on the operation"
+        );
+    }
+    routed
 }
 
 #[async_trait::async_trait]
 impl S3Access for AccessLayer {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        // The operation name, for the request metrics.
-        let op_name = cx.s3_op().name().to_owned();
-        if let Some(slot) = cx.extensions_mut().get::<OperationSlot>() {
-            let _ = slot.0.set(op_name);
-        }
-        let peer = peer_of(cx);
-        let secure = secure_of(cx);
-        let op = cx.s3_op().name();
+        let ctx = context_of(cx.extensions_mut())?;
+        let operation = checked_operation(&ctx, cx.s3_op().name());
         let access_key = cx.credentials().map(|c| c.access_key.clone());
         let (bucket, key) = match cx.s3_path() {
             S3Path::Root => return self.check_service(access_key.as_deref()),
             S3Path::Bucket { bucket } => (bucket.to_string(), None),
             S3Path::Object { bucket, key } => (bucket.to_string(), Some(key.to_string())),
         };
-        if op == "CreateBucket" && !self.is_root(access_key.as_deref()) {
+        if operation == Operation::CreateBucket && !self.is_root(access_key.as_deref()) {
             return Err(s3_err(s3s::S3ErrorCode::AccessDenied));
         }
         // Decided per key in `delete_objects` once the body is parsed.
-        if op == "DeleteObjects" {
+        if operation == Operation::DeleteObjects {
             return Ok(());
         }
         let headers = cx.headers();
-        let acl_to_set = match op {
-            "PutObject"
-            | "CopyObject"
-            | "CreateMultipartUpload"
-            | "PutBucketAcl"
-            | "PutObjectAcl" => header(headers, "x-amz-acl"),
+        let acl_to_set = match operation {
+            Operation::PutObject
+            | Operation::CopyObject
+            | Operation::CreateMultipartUpload
+            | Operation::PutBucketAcl
+            | Operation::PutObjectAcl => header(headers, "x-amz-acl"),
             _ => None,
         };
-        self.authorize(&AccessQuery {
-            op,
-            access_key: access_key.as_deref(),
-            bucket: &bucket,
-            key: key.as_deref(),
-            headers,
-            query: cx.uri().query(),
-            peer,
-            secure,
-            auth_type: None,
-            acl_to_set,
-        })
+        self.authorize(
+            &ctx,
+            &AccessQuery {
+                operation,
+                access_key: access_key.as_deref(),
+                bucket: &bucket,
+                key: key.as_deref(),
+                headers,
+                query: cx.uri().query(),
+                auth_type: None,
+                acl_to_set,
+            },
+        )
         .await
     }
 
     async fn delete_objects(&self, req: &mut S3Request<DeleteObjectsInput>) -> S3Result<()> {
+        let ctx = context_of(&req.extensions)?;
         let access_key = req.credentials.as_ref().map(|c| c.access_key.clone());
         for id in &req.input.delete.objects {
-            self.authorize(&AccessQuery {
-                op: "DeleteObject",
-                access_key: access_key.as_deref(),
-                bucket: &req.input.bucket,
-                key: Some(&id.key),
-                headers: &req.headers,
-                query: req.uri.query(),
-                peer: peer_of_req(req),
-                secure: secure_of_req(req),
-                auth_type: None,
-                acl_to_set: None,
-            })
+            self.authorize(
+                &ctx,
+                &AccessQuery {
+                    operation: Operation::DeleteObject,
+                    access_key: access_key.as_deref(),
+                    bucket: &req.input.bucket,
+                    key: Some(&id.key),
+                    headers: &req.headers,
+                    query: req.uri.query(),
+                    auth_type: None,
+                    acl_to_set: None,
+                },
+            )
             .await?;
         }
         Ok(())
@@ -464,19 +482,21 @@ impl AccessLayer {
         let CopySource::Bucket { bucket, key, .. } = source else {
             return Ok(());
         };
+        let ctx = context_of(&req.extensions)?;
         let access_key = req.credentials.as_ref().map(|c| c.access_key.as_str());
-        self.authorize(&AccessQuery {
-            op: "GetObject",
-            access_key,
-            bucket,
-            key: Some(key),
-            headers: &req.headers,
-            query: req.uri.query(),
-            peer: peer_of_req(req),
-            secure: secure_of_req(req),
-            auth_type: None,
-            acl_to_set: None,
-        })
+        self.authorize(
+            &ctx,
+            &AccessQuery {
+                operation: Operation::GetObject,
+                access_key,
+                bucket,
+                key: Some(key),
+                headers: &req.headers,
+                query: req.uri.query(),
+                auth_type: None,
+                acl_to_set: None,
+            },
+        )
         .await
     }
 }
@@ -484,55 +504,91 @@ impl AccessLayer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::Target;
 
     #[test]
     fn operations_map_to_actions() {
+        use Operation::*;
         assert_eq!(
-            action_of("GetObject"),
-            ("s3:GetObject".into(), Need::ObjectRead)
+            action_of(GetObject),
+            Some(("s3:GetObject", Need::ObjectRead))
         );
         assert_eq!(
-            action_of("HeadBucket"),
-            ("s3:ListBucket".into(), Need::BucketRead)
+            action_of(HeadBucket),
+            Some(("s3:ListBucket", Need::BucketRead))
         );
-        assert_eq!(action_of("ListObjectsV2").0, "s3:ListBucket");
+        assert_eq!(action_of(ListObjectsV2).unwrap().0, "s3:ListBucket");
         assert_eq!(
-            action_of("UploadPart"),
-            ("s3:PutObject".into(), Need::BucketWrite)
+            action_of(UploadPart),
+            Some(("s3:PutObject", Need::BucketWrite))
         );
-        assert_eq!(action_of("CopyObject").0, "s3:PutObject");
-        assert_eq!(action_of("PutBucketCors").0, "s3:PutBucketCORS");
         assert_eq!(
-            action_of("GetBucketAcl"),
-            ("s3:GetBucketAcl".into(), Need::Owner)
+            action_of(PostObject),
+            Some(("s3:PutObject", Need::BucketWrite))
         );
-        assert_eq!(action_of("PutBucketPolicy").0, "s3:PutBucketPolicy");
+        assert_eq!(action_of(CopyObject).unwrap().0, "s3:PutObject");
+        assert_eq!(action_of(PutBucketCors).unwrap().0, "s3:PutBucketCORS");
+        assert_eq!(action_of(DeleteBucketCors).unwrap().0, "s3:PutBucketCORS");
+        assert_eq!(action_of(GetBucketCors).unwrap().0, "s3:GetBucketCORS");
         assert_eq!(
-            action_of("GetBucketPolicyStatus").0,
+            action_of(GetBucketAcl),
+            Some(("s3:GetBucketAcl", Need::Owner))
+        );
+        assert_eq!(action_of(PutBucketPolicy).unwrap().0, "s3:PutBucketPolicy");
+        assert_eq!(
+            action_of(GetBucketPolicyStatus).unwrap().0,
             "s3:GetBucketPolicyStatus"
         );
         assert_eq!(
-            action_of("DeletePublicAccessBlock").0,
+            action_of(DeletePublicAccessBlock).unwrap().0,
             "s3:PutBucketPublicAccessBlock"
         );
+        assert_eq!(action_of(Preflight), None);
+        assert_eq!(action_of(Unknown), None);
+        // Every other operation's action is its own name, as in IAM.
+        for op in Operation::ALL {
+            if let Some((action, Need::Owner)) = action_of(*op)
+                && !matches!(
+                    op,
+                    ListBuckets
+                        | GetBucketCors
+                        | PutBucketCors
+                        | DeleteBucketCors
+                        | PutPublicAccessBlock
+                        | DeletePublicAccessBlock
+                        | GetPublicAccessBlock
+                )
+            {
+                assert_eq!(action, format!("s3:{op}"));
+            }
+        }
     }
 
     #[test]
     fn list_facts_come_from_the_query() {
         let headers = HeaderMap::new();
+        let mut ext = http::Extensions::new();
+        ext.insert(crate::request::PeerAddr("192.0.2.1:5000".parse().unwrap()));
+        let query = Some("list-type=2&prefix=a%2Fb%20c&delimiter=%2F&max-keys=5");
+        let ctx = RequestContext::new(
+            "ID".into(),
+            Target::Bucket("b".into()),
+            &http::Method::GET,
+            query,
+            &headers,
+            &ext,
+        );
         let q = AccessQuery {
-            op: "ListObjectsV2",
+            operation: ctx.operation,
             access_key: None,
             bucket: "b",
             key: None,
             headers: &headers,
-            query: Some("list-type=2&prefix=a%2Fb%20c&delimiter=%2F&max-keys=5"),
-            peer: Some("192.0.2.1:5000".parse().unwrap()),
-            secure: false,
+            query,
             auth_type: None,
             acl_to_set: None,
         };
-        let f = facts_of(&q, Requester::Anonymous, "s3:ListBucket");
+        let f = facts_of(&ctx, &q, Requester::Anonymous, "s3:ListBucket");
         use crate::policy::ConditionContext;
         assert_eq!(f.value("s3:prefix"), Some("a/b c"));
         assert_eq!(f.value("s3:delimiter"), Some("/"));

@@ -8,8 +8,8 @@ use preflight_cors::{BucketState, CorsDecision, CorsRequest, PreflightInput, VAR
 use s3s::Body;
 
 use crate::buckets::BucketCache;
+use crate::config::VaryMode;
 use crate::errors;
-use crate::front::VaryMode;
 use crate::host::Target;
 use crate::metrics;
 

@@ -11,28 +11,14 @@ use s3s::service::S3Service;
 
 use crate::buckets::BucketCache;
 use crate::chunk_end;
+use crate::config::VaryMode;
 use crate::cors_layer;
 use crate::errors;
 use crate::host::{PreflightHost, Target, resolve_target};
 use crate::metrics;
-use crate::s3::post_object::{PostObjectHandler, is_form_upload};
+use crate::request::{Operation, RequestContext};
+use crate::s3::post_object::PostObjectHandler;
 use crate::signed_headers;
-
-/// The S3 operation of a request, filled in by the access layer (which
-/// s3s tells the operation) for the metrics.
-#[derive(Debug, Clone, Default)]
-pub struct OperationSlot(pub Arc<OnceLock<String>>);
-
-/// How `Vary` is sent on responses from buckets that have a CORS config.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum VaryMode {
-    /// Exactly as S3: `Vary` only when a rule matched.
-    #[default]
-    Aws,
-    /// `Vary: Origin, Access-Control-Request-Headers, Access-Control-Request-Method`
-    /// on every response from a bucket with a CORS config (CDN-safe).
-    Always,
-}
 
 /// The largest DeleteObjects body read (1000 keys of 1024 bytes fit).
 const DELETE_OBJECTS_MAX_BODY: usize = 2 * 1024 * 1024;
@@ -57,7 +43,6 @@ impl Front {
         B: Into<Body>,
     {
         let started = Instant::now();
-        let request_id = new_request_id();
         let host = req
             .headers()
             .get(header::HOST)
@@ -65,31 +50,32 @@ impl Front {
             .or_else(|| req.uri().authority().map(|a| a.as_str()));
         let target = resolve_target(&self.host, host, req.uri().path());
         let received = content_length(req.headers());
-        let operation = OperationSlot::default();
+        // The one place a request's operation is derived; the layers below
+        // read it from the extensions.
+        let ctx = RequestContext::new(
+            new_request_id(),
+            target,
+            req.method(),
+            req.uri().query(),
+            req.headers(),
+            req.extensions(),
+        );
+        req.extensions_mut().insert(ctx.clone());
+        let (request_id, target) = (&ctx.id, &ctx.target);
 
-        let mut res = if req.method() == Method::OPTIONS {
-            let _ = operation.0.set("Preflight".to_owned());
-            cors_layer::preflight(
-                &self.buckets,
-                self.vary,
-                req.headers(),
-                &target,
-                &request_id,
-            )
+        let mut res = if ctx.operation == Operation::Preflight {
+            cors_layer::preflight(&self.buckets, self.vary, req.headers(), target, request_id)
         } else {
-            req.extensions_mut().insert(operation.clone());
-            let fallback = fallback_operation(req.method(), req.uri().query(), &target);
             let cors =
-                cors_layer::evaluate_actual(&self.buckets, req.headers(), req.method(), &target);
-            let form =
-                matches!(target, Target::Bucket(_)) && is_form_upload(req.method(), req.headers());
+                cors_layer::evaluate_actual(&self.buckets, req.headers(), req.method(), target);
+            let form = ctx.operation == Operation::PostObject;
             let refused = match presigned_expiry_error(req.uri().query()) {
                 Some(message) => Some(errors::error_response(
                     StatusCode::BAD_REQUEST,
                     "AuthorizationQueryParametersError",
                     message,
                     &[],
-                    &request_id,
+                    request_id,
                 )),
                 // A form upload is signed by its policy; S3 ignores its
                 // request headers, and the form handler reads none.
@@ -101,37 +87,29 @@ impl Front {
                     unix_now(),
                 )
                 .err()
-                .map(|refusal| refusal.response(&request_id)),
+                .map(|refusal| refusal.response(request_id)),
             };
             let mut res = match refused {
                 Some(res) => res,
-                None => match &target {
+                None => match target {
                     Target::Bucket(bucket) if form => {
-                        let _ = operation.0.set("PostObject".to_owned());
-                        let peer = req
-                            .extensions()
-                            .get::<crate::access::PeerAddr>()
-                            .map(|p| p.0);
-                        self.post
-                            .handle(req.map(Into::into), bucket, peer, &request_id)
-                            .await
+                        self.post.handle(req.map(Into::into), bucket, &ctx).await
                     }
-                    _ => self.call_s3(req, &request_id, &target).await,
+                    _ => self.call_s3(req, request_id, target).await,
                 },
             };
-            let _ = operation.0.set(fallback);
             cors.apply(self.vary, res.headers_mut());
             res
         };
         let headers = res.headers_mut();
-        if let Ok(v) = HeaderValue::from_str(&request_id) {
+        if let Ok(v) = HeaderValue::from_str(request_id) {
             headers.insert("x-amz-request-id", v);
         }
-        if let Ok(v) = HeaderValue::from_str(&errors::host_id(&request_id)) {
+        if let Ok(v) = HeaderValue::from_str(&errors::host_id(request_id)) {
             headers.insert("x-amz-id-2", v);
         }
         metrics::record_request(
-            operation.0.get().map_or("Unknown", String::as_str),
+            ctx.operation,
             res.status().as_u16(),
             started.elapsed(),
             received,
@@ -236,25 +214,6 @@ fn content_length(headers: &http::HeaderMap) -> u64 {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
-}
-
-/// A metrics label for requests the access layer never saw (custom routes,
-/// signature failures): method and what the path addresses.
-fn fallback_operation(method: &Method, query: Option<&str>, target: &Target) -> String {
-    let sub = query
-        .and_then(|q| q.split('&').next())
-        .map(|kv| kv.split('=').next().unwrap_or(""));
-    match (target, sub) {
-        (Target::Bucket(_), Some("cors")) => match *method {
-            Method::PUT => "PutBucketCors".to_owned(),
-            Method::GET => "GetBucketCors".to_owned(),
-            Method::DELETE => "DeleteBucketCors".to_owned(),
-            _ => format!("{method}:bucket"),
-        },
-        (Target::Service, _) => format!("{method}:service"),
-        (Target::Bucket(_), _) => format!("{method}:bucket"),
-        (Target::Object(..), _) => format!("{method}:object"),
-    }
 }
 
 /// The AWS SDKs send `Content-Encoding: gzip` and `Content-Encoding:

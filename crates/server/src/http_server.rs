@@ -21,18 +21,20 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::RootCredentials;
-use crate::access::{AccessLayer, PeerAddr, SecureTransport};
+use crate::access::AccessLayer;
 use crate::admin::{self, AdminContext};
 use crate::auth::KeyAuth;
 use crate::buckets::BucketCache;
+use crate::config::VaryMode;
 use crate::errors;
-use crate::front::{Front, VaryMode};
+use crate::front::Front;
 use crate::host::PreflightHost;
 use crate::keys::KeyStore;
 use crate::limits::{
     AcceptBackoff, Activity, ConnLimits, ConnPermit, ConnTracker, GuardedBody,
     REQUEST_TIMEOUT_MESSAGE, RateLimitedLog, Refusal, SendTimeoutIo, TimedBody,
 };
+use crate::request::{PeerAddr, SecureTransport};
 use crate::s3::PreflightS3;
 use crate::s3::cors_api::CorsRoute;
 use crate::s3::post_object::PostObjectHandler;
@@ -150,12 +152,7 @@ impl Server {
             config.post_max_size,
         ));
         builder.set_access(access.clone());
-        builder.set_route(CorsRoute::new(
-            meta,
-            buckets.clone(),
-            host.clone(),
-            config.root.access_key.clone(),
-        ));
+        builder.set_route(CorsRoute::new(meta, buckets.clone(), access.clone()));
         let mut s3_config = s3s::config::S3Config::default();
         s3_config.xml_max_body_size = XML_MAX_BODY;
         s3_config.post_object_max_file_size = 64 * 1024 * 1024;

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
+use crate::request::Operation;
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Latency buckets in seconds: sub-millisecond preflights to multi-second
@@ -68,8 +70,14 @@ pub fn render() -> Option<String> {
     HANDLE.get().and_then(|h| h.as_ref()).map(|h| h.render())
 }
 
-pub fn record_request(operation: &str, status: u16, elapsed: Duration, received: u64, sent: u64) {
-    let operation = operation.to_owned();
+pub fn record_request(
+    operation: Operation,
+    status: u16,
+    elapsed: Duration,
+    received: u64,
+    sent: u64,
+) {
+    let operation = metrics::SharedString::const_str(operation.as_str());
     metrics::counter!("preflight_requests_total", "operation" => operation.clone(), "status" => status_label(status))
         .increment(1);
     metrics::histogram!("preflight_request_duration_seconds", "operation" => operation)

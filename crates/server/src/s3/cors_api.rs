@@ -14,9 +14,11 @@ use s3s::route::S3Route;
 use s3s::{Body, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
 use super::integrity::verify_integrity;
+use crate::access::{AccessLayer, AccessQuery};
 use crate::buckets::BucketCache;
 use crate::errors::{error_xml, s3_err, store_err};
-use crate::host::{PreflightHost, Target, resolve_target};
+use crate::host::Target;
+use crate::request::{Operation, RequestContext};
 
 /// The CORS document may be at most 64 KB; read a little more so that the
 /// engine can report the size error itself.
@@ -25,72 +27,78 @@ const MAX_CORS_BODY: usize = 64 * 1024 + 1;
 pub struct CorsRoute {
     meta: Arc<dyn MetaStore>,
     buckets: Arc<BucketCache>,
-    host: PreflightHost,
-    root_access_key: String,
+    access: AccessLayer,
 }
 
 impl CorsRoute {
-    pub fn new(
-        meta: Arc<dyn MetaStore>,
-        buckets: Arc<BucketCache>,
-        host: PreflightHost,
-        root_access_key: String,
-    ) -> Self {
+    pub fn new(meta: Arc<dyn MetaStore>, buckets: Arc<BucketCache>, access: AccessLayer) -> Self {
         Self {
             meta,
             buckets,
-            host,
-            root_access_key,
-        }
-    }
-
-    fn bucket_of(&self, uri: &Uri, headers: &HeaderMap) -> Option<String> {
-        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-        match resolve_target(&self.host, host, uri.path()) {
-            Target::Bucket(b) => Some(b),
-            _ => None,
+            access,
         }
     }
 }
 
-fn has_cors_subresource(uri: &Uri) -> bool {
-    uri.query()
-        .is_some_and(|q| q.split('&').any(|kv| kv == "cors" || kv == "cors="))
+/// The context the front put in the extensions (every request has one).
+fn context_of(extensions: &http::Extensions) -> Option<&RequestContext> {
+    extensions.get::<RequestContext>()
+}
+
+/// The bucket of a CORS API request: routed here by the operation the front
+/// derived, one of the three, which address a bucket.
+fn bucket_of(extensions: &http::Extensions) -> Option<&str> {
+    let ctx = context_of(extensions).filter(|c| c.operation.is_cors_api())?;
+    match &ctx.target {
+        Target::Bucket(b) => Some(b),
+        _ => None,
+    }
 }
 
 #[async_trait::async_trait]
 impl S3Route for CorsRoute {
-    fn is_match(
-        &self,
-        method: &Method,
-        uri: &Uri,
-        headers: &HeaderMap,
-        _: &mut http::Extensions,
-    ) -> bool {
-        matches!(*method, Method::GET | Method::PUT | Method::DELETE)
-            && has_cors_subresource(uri)
-            && self.bucket_of(uri, headers).is_some()
+    /// Routed by the operation the front derived (`?cors` on a bucket).
+    fn is_match(&self, _: &Method, _: &Uri, _: &HeaderMap, ext: &mut http::Extensions) -> bool {
+        bucket_of(ext).is_some()
     }
 
-    /// Only the bucket owner may read or change the CORS configuration.
+    /// Decided as every operation is: the bucket policy may grant
+    /// `s3:PutBucketCORS` (Put and Delete) and `s3:GetBucketCORS`; no ACL does.
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
-        match &req.credentials {
-            Some(c) if c.access_key == self.root_access_key => Ok(()),
-            _ => Err(s3_err(S3ErrorCode::AccessDenied)),
-        }
+        let (Some(ctx), Some(bucket)) = (context_of(&req.extensions), bucket_of(&req.extensions))
+        else {
+            return Err(s3_err(S3ErrorCode::InternalError));
+        };
+        let access_key = req.credentials.as_ref().map(|c| c.access_key.as_str());
+        self.access
+            .authorize(
+                ctx,
+                &AccessQuery {
+                    operation: ctx.operation,
+                    access_key,
+                    bucket,
+                    key: None,
+                    headers: &req.headers,
+                    query: req.uri.query(),
+                    auth_type: None,
+                    acl_to_set: None,
+                },
+            )
+            .await
     }
 
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
-        let bucket = self
-            .bucket_of(&req.uri, &req.headers)
-            .ok_or_else(|| s3_err(S3ErrorCode::NoSuchBucket))?;
+        let bucket = bucket_of(&req.extensions)
+            .ok_or_else(|| s3_err(S3ErrorCode::NoSuchBucket))?
+            .to_owned();
         let entry = self
             .buckets
             .get(&bucket)
             .ok_or_else(|| s3_err(S3ErrorCode::NoSuchBucket))?;
-        match req.method {
-            Method::PUT => self.put_bucket_cors(&bucket, req).await,
-            Method::GET => Ok(get_bucket_cors(&bucket, entry.cors.as_deref())),
+        let operation = context_of(&req.extensions).map(|c| c.operation);
+        match operation {
+            Some(Operation::PutBucketCors) => self.put_bucket_cors(&bucket, req).await,
+            Some(Operation::GetBucketCors) => Ok(get_bucket_cors(&bucket, entry.cors.as_deref())),
             _ => self.delete_bucket_cors(&bucket).await,
         }
     }
@@ -203,18 +211,5 @@ fn strip_ids(xml: &str) -> String {
     match (xml.find("<RequestId>"), xml.rfind("</Error>")) {
         (Some(a), Some(b)) if a < b => format!("{}{}", &xml[..a], &xml[b..]),
         _ => xml.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cors_subresource() {
-        assert!(has_cors_subresource(&"/b?cors".parse().unwrap()));
-        assert!(has_cors_subresource(&"/b?cors=".parse().unwrap()));
-        assert!(!has_cors_subresource(&"/b?corsx".parse().unwrap()));
-        assert!(!has_cors_subresource(&"/b".parse().unwrap()));
     }
 }

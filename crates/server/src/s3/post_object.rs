@@ -12,7 +12,6 @@
 //! s3:PutObject), then the file is streamed and the object committed as
 //! PutObject does.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -31,6 +30,7 @@ use super::write::write_blob;
 use crate::access::{AccessLayer, AccessQuery};
 use crate::auth::KeyAuth;
 use crate::errors::{self, push_escaped};
+use crate::request::{Operation, RequestContext};
 use crate::sigv4;
 
 /// S3 refuses forms whose fields before the file exceed 20 KB.
@@ -96,19 +96,6 @@ pub struct PostObjectHandler {
     max_size: u64,
 }
 
-/// Whether a request is a form upload this handler answers.
-pub fn is_form_upload(method: &http::Method, headers: &HeaderMap) -> bool {
-    method == http::Method::POST
-        && headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| {
-                ct.trim_start()
-                    .to_ascii_lowercase()
-                    .starts_with("multipart/form-data")
-            })
-}
-
 impl PostObjectHandler {
     pub fn new(s3: PreflightS3, access: AccessLayer, auth: KeyAuth, max_size: u64) -> Self {
         Self {
@@ -119,27 +106,19 @@ impl PostObjectHandler {
         }
     }
 
-    /// Answers a form upload to `bucket`.
+    /// Answers a form upload to `bucket`, the bucket of `ctx`.
     pub async fn handle(
         self: &Arc<Self>,
         req: http::Request<Body>,
         bucket: &str,
-        peer: Option<SocketAddr>,
-        request_id: &str,
+        ctx: &RequestContext,
     ) -> http::Response<Body> {
         let (parts, body) = req.into_parts();
-        let secure = parts
-            .extensions
-            .get::<crate::access::SecureTransport>()
-            .is_some_and(|s| s.0);
-        match self
-            .upload(&parts.headers, body, bucket, peer, secure)
-            .await
-        {
+        match self.upload(&parts.headers, body, bucket, ctx).await {
             Ok(res) => res,
             Err(e) => {
                 tracing::debug!(bucket, code = %e.code, message = %e.message, "form upload refused");
-                errors::error_response(e.status, &e.code, &e.message, &[], request_id)
+                errors::error_response(e.status, &e.code, &e.message, &[], &ctx.id)
             }
         }
     }
@@ -149,8 +128,7 @@ impl PostObjectHandler {
         headers: &HeaderMap,
         body: Body,
         bucket: &str,
-        peer: Option<SocketAddr>,
-        secure: bool,
+        ctx: &RequestContext,
     ) -> Result<http::Response<Body>, PostError> {
         let malformed = || {
             err(
@@ -236,18 +214,19 @@ impl PostObjectHandler {
         }
         let acl = canned_object_acl(form.get("acl"))?;
         self.access
-            .authorize(&AccessQuery {
-                op: "PostObject",
-                access_key: access_key.as_deref(),
-                bucket,
-                key: Some(&key),
-                headers,
-                query: None,
-                peer,
-                secure,
-                auth_type: Some("POST"),
-                acl_to_set: form.get("acl"),
-            })
+            .authorize(
+                ctx,
+                &AccessQuery {
+                    operation: Operation::PostObject,
+                    access_key: access_key.as_deref(),
+                    bucket,
+                    key: Some(&key),
+                    headers,
+                    query: None,
+                    auth_type: Some("POST"),
+                    acl_to_set: form.get("acl"),
+                },
+            )
             .await?;
 
         let meta: Metadata = form
