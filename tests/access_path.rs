@@ -4,6 +4,9 @@
 //! a user as S3 does; an explicit Deny on them applies to users and to the
 //! root key alike (root keeps only the policy-management actions).
 
+// Test code: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 mod s3_util;
 
