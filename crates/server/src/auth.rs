@@ -5,7 +5,7 @@ use std::sync::Arc;
 use s3s::S3Result;
 use s3s::auth::{S3Auth, SecretKey};
 
-use crate::RootCredentials;
+use crate::config::RootCredentials;
 use crate::errors::s3_err;
 use crate::keys::KeyStore;
 

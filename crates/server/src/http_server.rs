@@ -20,11 +20,11 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use crate::RootCredentials;
 use crate::access::AccessLayer;
 use crate::admin::{self, AdminContext};
 use crate::auth::KeyAuth;
 use crate::buckets::BucketCache;
+use crate::config::RootCredentials;
 use crate::config::VaryMode;
 use crate::errors;
 use crate::front::Front;

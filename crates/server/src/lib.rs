@@ -39,22 +39,6 @@ pub mod sigv4;
 pub mod tls;
 
 pub use buckets::BucketCache;
-pub use config::VaryMode;
+pub use config::{RootCredentials, VaryMode};
 pub use http_server::{Server, ServerConfig, ServerError};
 pub use limits::{ConnLimits, default_max_connections, open_file_limit};
-
-/// Root credentials of a server.
-#[derive(Clone)]
-pub struct RootCredentials {
-    pub access_key: String,
-    pub secret_key: String,
-}
-
-impl std::fmt::Debug for RootCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never print the secret.
-        f.debug_struct("RootCredentials")
-            .field("access_key", &self.access_key)
-            .finish_non_exhaustive()
-    }
-}

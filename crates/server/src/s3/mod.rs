@@ -21,8 +21,8 @@ use preflight_store::{BlobId, BlobStore, MetaStore};
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result};
 
-use crate::RootCredentials;
 use crate::buckets::{BucketCache, BucketEntry};
+use crate::config::RootCredentials;
 use crate::errors::s3_err;
 
 /// The largest object a single PUT may create: 5 GiB.
