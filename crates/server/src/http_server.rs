@@ -471,8 +471,14 @@ fn request_timeout(res: http::Response<s3s::Body>) -> http::Response<s3s::Body> 
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let xml = errors::error_xml("RequestTimeout", REQUEST_TIMEOUT_MESSAGE, &[], &request_id);
-    parts.status = http::StatusCode::BAD_REQUEST;
+    let doc = errors::ErrorDoc::new(
+        http::StatusCode::BAD_REQUEST,
+        "RequestTimeout",
+        REQUEST_TIMEOUT_MESSAGE,
+    )
+    .request_id(&request_id);
+    let xml = doc.to_xml();
+    parts.status = doc.status;
     parts.headers.insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/xml"),

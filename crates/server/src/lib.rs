@@ -15,7 +15,6 @@ mod access;
 mod admin;
 mod auth;
 mod buckets;
-mod chunk_end;
 mod cors_layer;
 mod errors;
 mod front;
