@@ -1,5 +1,7 @@
-//! S3 errors: the one place where store errors become S3 errors, and where
-//! the front layer renders the XML error documents it answers itself.
+//! S3 errors: the one place where store errors become S3 errors, and the
+//! one renderer of XML error documents ([`ErrorDoc`]): the front's own
+//! refusals, the CORS layer's, form uploads', and s3s's (read back and
+//! completed by `front::s3s_compat`).
 
 use std::borrow::Cow;
 
@@ -240,10 +242,10 @@ pub fn host_id(request_id: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("preflight/{request_id}"))
 }
 
-/// Escapes XML text content as S3 does: `&`, `<`, `>` and `"` become
-/// references, an apostrophe stays literal (S3 writes `the region
-/// 'eu-west-1' is wrong`; only attribute values, which Preflight does not
-/// write, would need it escaped).
+/// Escapes XML text content as S3 does: `&`, `<` and `>` become
+/// references, and `"` (S3 writes `<ETag>&quot;...&quot;</ETag>`); an
+/// apostrophe stays literal (S3 writes `the region 'eu-west-1' is wrong`;
+/// only attribute values, which Preflight does not write, could need it).
 pub fn push_escaped(s: &mut String, v: &str) {
     for c in v.chars() {
         match c {

@@ -112,9 +112,10 @@ fn merge_content_encoding(headers: &mut HeaderMap) {
     }
 }
 
-/// s3s 0.14.1 answers a failed condition (If-None-Match, If-Modified-Since)
-/// by rendering the error value, so its 304 carries an XML body; a 304 has
-/// none (RFC 9110 §15.4.5).
+/// A failed read condition (If-None-Match, If-Modified-Since) can only
+/// leave an operation as an `S3Error` (NotModified, status 304), which
+/// s3s 0.14.1 renders as an XML body like any error; a 304 has none (RFC
+/// 9110 §15.4.5), so the body and its headers go.
 fn clear_not_modified_body(res: &mut Response<Body>) {
     *res.body_mut() = Body::empty();
     res.headers_mut().remove(header::CONTENT_TYPE);
