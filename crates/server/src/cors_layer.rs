@@ -9,7 +9,7 @@ use s3s::Body;
 
 use crate::buckets::BucketCache;
 use crate::config::VaryMode;
-use crate::errors;
+use crate::errors::ErrorDoc;
 use crate::host::Target;
 use crate::metrics;
 
@@ -58,14 +58,14 @@ pub fn preflight(
     let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::FORBIDDEN);
     let mut res = match &outcome.error {
         Some(err) => {
-            let mut extra: Vec<(&str, &str)> = Vec::with_capacity(2);
+            let mut doc = ErrorDoc::new(status, err.code, err.message.as_str());
             if let Some(m) = err.method.as_deref() {
-                extra.push(("Method", m));
+                doc = doc.field("Method", m);
             }
             if let Some(rt) = err.resource_type {
-                extra.push(("ResourceType", rt));
+                doc = doc.field("ResourceType", rt);
             }
-            errors::error_response(status, err.code, &err.message, &extra, request_id)
+            doc.request_id(request_id).into_response()
         }
         None => {
             let mut res = Response::new(Body::empty());

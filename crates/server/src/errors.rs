@@ -1,7 +1,10 @@
-//! S3 errors: the one place where store errors become S3 errors, and where
-//! the front layer renders the XML error documents it answers itself.
+//! S3 errors: the one place where store errors become S3 errors, and the
+//! one renderer of XML error documents ([`ErrorDoc`]): the front's own
+//! refusals, the CORS layer's, form uploads', and s3s's (read back and
+//! completed by `front::s3s_compat`).
 
-use bytes::Bytes;
+use std::borrow::Cow;
+
 use http::{HeaderValue, Response, StatusCode, header};
 use preflight_store::StoreError;
 use s3s::{Body, S3Error, S3ErrorCode};
@@ -100,35 +103,137 @@ pub fn body_stream_error(e: s3s::StdError) -> S3Error {
     err
 }
 
-/// An XML error document as S3 writes it. `extra` are additional children
-/// placed after `Message` (e.g. `Method`, `ResourceType`, `BucketName`).
-pub fn error_xml(code: &str, message: &str, extra: &[(&str, &str)], request_id: &str) -> String {
-    let mut s = String::with_capacity(256);
-    s.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>");
-    push_escaped(&mut s, code);
-    s.push_str("</Code><Message>");
-    push_escaped(&mut s, message);
-    s.push_str("</Message>");
-    for (name, value) in extra {
-        s.push('<');
-        s.push_str(name);
-        s.push('>');
-        push_escaped(&mut s, value);
-        s.push_str("</");
-        s.push_str(name);
-        s.push('>');
-    }
-    push_ids(&mut s, request_id);
-    s.push_str("</Error>");
-    s
+/// An S3 XML error document: every error body Preflight sends is one of
+/// these, rendered by [`ErrorDoc::to_xml`] in S3's element order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorDoc {
+    pub status: StatusCode,
+    pub code: String,
+    pub message: String,
+    /// Operation-specific children, in order, between `Message` and
+    /// `Resource` (`Key`, `BucketName`, `Method`, `ResourceType`,
+    /// `HeadersNotSigned`, `Region`, `ArgumentName`, ...).
+    pub fields: Vec<(Cow<'static, str>, String)>,
+    pub resource: Option<String>,
+    pub request_id: String,
 }
 
-fn push_ids(s: &mut String, request_id: &str) {
-    s.push_str("<RequestId>");
-    s.push_str(request_id);
-    s.push_str("</RequestId><HostId>");
-    s.push_str(&host_id(request_id));
-    s.push_str("</HostId>");
+impl ErrorDoc {
+    pub fn new(status: StatusCode, code: impl Into<String>, message: impl Into<String>) -> Self {
+        ErrorDoc {
+            status,
+            code: code.into(),
+            message: message.into(),
+            fields: Vec::new(),
+            resource: None,
+            request_id: String::new(),
+        }
+    }
+
+    /// The document of an S3 error, with the status s3s would send (500
+    /// when neither the error nor its code names one).
+    pub fn from_s3_error(e: &S3Error) -> Self {
+        let message = e.message().unwrap_or_else(|| default_message(e.code()));
+        let status = e.status_code().unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        ErrorDoc::new(status, e.code().as_str(), message)
+    }
+
+    /// Appends an operation-specific child.
+    #[must_use]
+    pub fn field(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Self {
+        self.fields.push((name.into(), value.into()));
+        self
+    }
+
+    #[must_use]
+    pub fn request_id(mut self, request_id: &str) -> Self {
+        request_id.clone_into(&mut self.request_id);
+        self
+    }
+
+    /// Whether a child of that name is present.
+    pub fn has_field(&self, name: &str) -> bool {
+        self.fields.iter().any(|(n, _)| n == name)
+    }
+
+    /// The XML document, as S3 writes it: `Code`, `Message`, the
+    /// operation-specific fields, `Resource`, `RequestId`, `HostId`.
+    pub fn to_xml(&self) -> String {
+        let mut s = String::with_capacity(256);
+        s.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>");
+        push_element(&mut s, "Code", &self.code);
+        push_element(&mut s, "Message", &self.message);
+        for (name, value) in &self.fields {
+            push_element(&mut s, name, value);
+        }
+        if let Some(resource) = &self.resource {
+            push_element(&mut s, "Resource", resource);
+        }
+        push_element(&mut s, "RequestId", &self.request_id);
+        push_element(&mut s, "HostId", &host_id(&self.request_id));
+        s.push_str("</Error>");
+        s
+    }
+
+    /// The response carrying the document.
+    pub fn into_response(self) -> Response<Body> {
+        let body = self.to_xml();
+        let mut res = Response::new(Body::from(body));
+        *res.status_mut() = self.status;
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/xml"),
+        );
+        res
+    }
+
+    /// Reads an XML error document (as s3s renders it) back: `Code`,
+    /// `Message`, `Resource` and the other children in order; `RequestId`
+    /// and `HostId` are left out, as they are the front's to set. `None`
+    /// when the text is not an `<Error>` document of plain children.
+    pub fn from_xml(status: StatusCode, xml: &str) -> Option<Self> {
+        let at = xml.find("<Error>")?;
+        let mut rest = &xml[at + "<Error>".len()..];
+        let mut doc = ErrorDoc::new(status, "", "");
+        let mut has_code = false;
+        loop {
+            rest = rest.trim_start();
+            if rest.starts_with("</Error>") {
+                break;
+            }
+            let open = rest.strip_prefix('<')?;
+            let close = open.find('>')?;
+            let (name, after) = (&open[..close], &open[close + 1..]);
+            if name.starts_with('/') || name.contains(['<', ' ', '/']) {
+                return None;
+            }
+            let end_tag = format!("</{name}>");
+            let end = after.find(&end_tag)?;
+            let value = unescape(&after[..end])?;
+            rest = &after[end + end_tag.len()..];
+            match name {
+                "Code" => {
+                    doc.code = value;
+                    has_code = true;
+                }
+                "Message" => doc.message = value,
+                "Resource" => doc.resource = Some(value),
+                "RequestId" | "HostId" => {}
+                _ => doc.fields.push((Cow::Owned(name.to_owned()), value)),
+            }
+        }
+        has_code.then_some(doc)
+    }
+}
+
+fn push_element(s: &mut String, name: &str, value: &str) {
+    s.push('<');
+    s.push_str(name);
+    s.push('>');
+    push_escaped(s, value);
+    s.push_str("</");
+    s.push_str(name);
+    s.push('>');
 }
 
 /// The extended request id (`x-amz-id-2`, `HostId`): opaque to clients.
@@ -137,6 +242,10 @@ pub fn host_id(request_id: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("preflight/{request_id}"))
 }
 
+/// Escapes XML text content as S3 does: `&`, `<` and `>` become
+/// references, and `"` (S3 writes `<ETag>&quot;...&quot;</ETag>`); an
+/// apostrophe stays literal (S3 writes `the region 'eu-west-1' is wrong`;
+/// only attribute values, which Preflight does not write, could need it).
 pub fn push_escaped(s: &mut String, v: &str) {
     for c in v.chars() {
         match c {
@@ -144,69 +253,42 @@ pub fn push_escaped(s: &mut String, v: &str) {
             '<' => s.push_str("&lt;"),
             '>' => s.push_str("&gt;"),
             '"' => s.push_str("&quot;"),
-            '\'' => s.push_str("&apos;"),
             c => s.push(c),
         }
     }
 }
 
-/// An error response answered by the front layer itself.
-pub fn error_response(
-    status: StatusCode,
-    code: &str,
-    message: &str,
-    extra: &[(&str, &str)],
-    request_id: &str,
-) -> Response<Body> {
-    let body = error_xml(code, message, extra, request_id);
-    let mut res = Response::new(Body::from(body));
-    *res.status_mut() = status;
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/xml"),
-    );
-    res
-}
-
-/// Completes an XML error body produced by s3s, which leaves out what S3
-/// puts after `Message`: the resource named by the error (`Key` for
-/// NoSuchKey, `BucketName` for NoSuchBucket, from `bucket` and `key`), then
-/// `RequestId` and `HostId`. Returns `None` when the body is not such a
-/// document or is already complete.
-pub fn complete_error_body(
-    body: &Bytes,
-    request_id: &str,
-    bucket: Option<&str>,
-    key: Option<&str>,
-) -> Option<Bytes> {
-    let text = std::str::from_utf8(body).ok()?;
-    if text.contains("<RequestId>") {
+/// Resolves the five predefined entities and numeric references; `None`
+/// on anything else (markup inside text).
+fn unescape(v: &str) -> Option<String> {
+    if v.contains('<') {
         return None;
     }
-    let at = text.rfind("</Error>")?;
-    let mut s = String::with_capacity(text.len() + 256);
-    s.push_str(&text[..at]);
-    let resource = if text.contains("<Code>NoSuchKey</Code>") {
-        key.map(|k| ("Key", k))
-    } else if text.contains("<Code>NoSuchBucket</Code>") {
-        bucket.map(|b| ("BucketName", b))
-    } else {
-        None
-    };
-    if let Some((name, value)) = resource
-        && !text.contains(&format!("<{name}>"))
-    {
-        s.push('<');
-        s.push_str(name);
-        s.push('>');
-        push_escaped(&mut s, value);
-        s.push_str("</");
-        s.push_str(name);
-        s.push('>');
+    let mut out = String::with_capacity(v.len());
+    let mut rest = v;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let semi = after.find(';')?;
+        let c = match &after[..semi] {
+            "amp" => '&',
+            "lt" => '<',
+            "gt" => '>',
+            "quot" => '"',
+            "apos" => '\'',
+            r => {
+                let n = match r.strip_prefix("#x") {
+                    Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                    None => r.strip_prefix('#')?.parse().ok()?,
+                };
+                char::from_u32(n)?
+            }
+        };
+        out.push(c);
+        rest = &after[semi + 1..];
     }
-    push_ids(&mut s, request_id);
-    s.push_str(&text[at..]);
-    Some(Bytes::from(s))
+    out.push_str(rest);
+    Some(out)
 }
 
 #[cfg(test)]
@@ -214,18 +296,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn error_body_is_completed_once() {
-        let body =
-            Bytes::from_static(b"<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code></Error>");
-        let with = complete_error_body(&body, "ABC", Some("b"), Some("a&b")).unwrap();
-        let text = std::str::from_utf8(&with).unwrap();
+    fn s3s_error_bodies_are_read_back() {
+        let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>NoSuchKey</Code>\
+                   <Message>The provided &apos;a&apos; &amp; b</Message><Key>k</Key></Error>";
+        let doc = ErrorDoc::from_xml(StatusCode::NOT_FOUND, xml).unwrap();
+        assert_eq!(doc.code, "NoSuchKey");
+        assert_eq!(doc.message, "The provided 'a' & b");
+        assert_eq!(doc.fields, vec![(Cow::Borrowed("Key"), "k".to_owned())]);
+        assert!(ErrorDoc::from_xml(StatusCode::OK, "<ListBucketResult/>").is_none());
         assert!(
-            text.contains(
-                "<Code>NoSuchKey</Code><Key>a&amp;b</Key><RequestId>ABC</RequestId><HostId>"
-            ),
-            "{text}"
+            ErrorDoc::from_xml(StatusCode::OK, "<Error><Message>m</Message></Error>").is_none()
         );
-        assert!(complete_error_body(&with, "ABC", None, None).is_none());
+        // A rendered document reads back the same (ids aside).
+        let doc = doc.request_id("ABC");
+        let again = ErrorDoc::from_xml(StatusCode::NOT_FOUND, &doc.to_xml()).unwrap();
+        assert_eq!(again.request_id("ABC"), doc);
+    }
+
+    #[test]
+    fn elements_in_s3_order() {
+        let mut doc = ErrorDoc::new(StatusCode::FORBIDDEN, "AccessForbidden", "m")
+            .field("Method", "PUT")
+            .field("ResourceType", "OBJECT")
+            .request_id("R");
+        doc.resource = Some("/b/k".to_owned());
+        assert_eq!(
+            doc.to_xml(),
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessForbidden</Code>\
+                 <Message>m</Message><Method>PUT</Method><ResourceType>OBJECT</ResourceType>\
+                 <Resource>/b/k</Resource><RequestId>R</RequestId><HostId>{}</HostId></Error>",
+                host_id("R")
+            )
+        );
     }
 
     #[test]
@@ -242,7 +345,25 @@ mod tests {
 
     #[test]
     fn xml_is_escaped() {
-        let xml = error_xml("X", "a<b & \"c\"", &[("Method", "PUT")], "R");
+        let xml = ErrorDoc::new(StatusCode::BAD_REQUEST, "X", "a<b & \"c\"")
+            .field("Method", "PUT")
+            .to_xml();
         assert!(xml.contains("<Message>a&lt;b &amp; &quot;c&quot;</Message><Method>PUT</Method>"));
+    }
+
+    #[test]
+    fn apostrophes_stay_literal() {
+        let xml = ErrorDoc::new(
+            StatusCode::BAD_REQUEST,
+            "AuthorizationHeaderMalformed",
+            "the region 'eu-west-1' is wrong; expecting 'us-east-1'",
+        )
+        .to_xml();
+        assert!(
+            xml.contains(
+                "<Message>the region 'eu-west-1' is wrong; expecting 'us-east-1'</Message>"
+            ),
+            "{xml}"
+        );
     }
 }

@@ -43,7 +43,7 @@ use crate::tls::{self, CertResolver, TlsFiles};
 /// Largest XML body s3s will read (DeleteObjects with 1000 long keys fits).
 const XML_MAX_BODY: usize = 2 * 1024 * 1024;
 /// Largest request head hyper will buffer.
-const MAX_HEAD_BYTES: usize = 256 * 1024;
+const MAX_HEAD_BYTES: u32 = 256 * 1024;
 /// h2 keep-alive PING: how often, and how long to wait for the answer.
 const H2_PING_INTERVAL: Duration = Duration::from_secs(30);
 const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
@@ -93,6 +93,8 @@ pub enum ServerError {
 /// A bound server, ready to serve.
 pub struct Server {
     listener: TcpListener,
+    /// Where `listener` is bound (read once: `:0` picks the port).
+    local_addr: SocketAddr,
     front: Arc<Front>,
     limits: ConnLimits,
     admin: Option<(TcpListener, Arc<AdminContext>)>,
@@ -190,8 +192,13 @@ impl Server {
             }
             None => None,
         };
+        let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: config.addr,
+            source,
+        })?;
         Ok(Server {
             listener,
+            local_addr,
             front,
             limits: config.limits,
             admin,
@@ -199,11 +206,8 @@ impl Server {
         })
     }
 
-    #[allow(clippy::expect_used)] // TODO(lints): expect on local_addr()
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("bound listener has an address")
+        self.local_addr
     }
 
     /// The admin listener's address, when one was configured.
@@ -293,18 +297,17 @@ impl Server {
 }
 
 /// The HTTP/1.1 + h2 settings, limits included.
-#[allow(clippy::cast_possible_truncation)] // TODO(lints): MAX_HEAD_BYTES as u32 (line below, in max_header_list_size)
 fn http_builder(limits: &ConnLimits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(MAX_HEAD_BYTES);
+        .max_buf_size(MAX_HEAD_BYTES as usize);
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(MAX_HEAD_BYTES as u32)
+        .max_header_list_size(MAX_HEAD_BYTES)
         .max_concurrent_streams(limits.h2_max_concurrent_streams)
         // Finds peers that vanished with streams open; idle connections
         // are closed by the keep-alive timeout, PINGs or not.
@@ -470,8 +473,14 @@ fn request_timeout(res: http::Response<s3s::Body>) -> http::Response<s3s::Body> 
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let xml = errors::error_xml("RequestTimeout", REQUEST_TIMEOUT_MESSAGE, &[], &request_id);
-    parts.status = http::StatusCode::BAD_REQUEST;
+    let doc = errors::ErrorDoc::new(
+        http::StatusCode::BAD_REQUEST,
+        "RequestTimeout",
+        REQUEST_TIMEOUT_MESSAGE,
+    )
+    .request_id(&request_id);
+    let xml = doc.to_xml();
+    parts.status = doc.status;
     parts.headers.insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/xml"),

@@ -21,7 +21,6 @@ mod access;
 mod admin;
 mod auth;
 mod buckets;
-mod chunk_end;
 mod config;
 mod cors_layer;
 mod errors;

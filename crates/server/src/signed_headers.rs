@@ -23,7 +23,7 @@ use std::borrow::Cow;
 use http::{HeaderMap, Response, StatusCode, header};
 use s3s::Body;
 
-use crate::errors;
+use crate::errors::ErrorDoc;
 
 /// The longest validity of a presigned URL: seven days.
 pub const MAX_PRESIGNED_EXPIRES: i64 = 7 * 24 * 3600;
@@ -40,8 +40,11 @@ pub struct Refusal {
 
 impl Refusal {
     pub fn response(&self, request_id: &str) -> Response<Body> {
-        let extra: Vec<(&str, &str)> = self.extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        errors::error_response(self.status, self.code, &self.message, &extra, request_id)
+        let mut doc = ErrorDoc::new(self.status, self.code, self.message.as_str());
+        for (name, value) in &self.extra {
+            doc = doc.field(*name, value.as_str());
+        }
+        doc.request_id(request_id).into_response()
     }
 
     fn headers_not_signed(mut names: Vec<String>) -> Self {

@@ -16,7 +16,7 @@ use s3s::{Body, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use super::integrity::verify_integrity;
 use crate::access::{AccessLayer, AccessQuery};
 use crate::buckets::BucketCache;
-use crate::errors::{error_xml, s3_err, store_err};
+use crate::errors::{ErrorDoc, s3_err, store_err};
 use crate::host::Target;
 use crate::request::{Operation, RequestContext};
 
@@ -188,14 +188,14 @@ fn get_bucket_cors(bucket: &str, config: Option<&CorsConfig>) -> S3Response<Body
             extensions: http::Extensions::new(),
         },
         None => {
-            // The front layer appends RequestId and HostId after BucketName.
-            let xml = error_xml(
+            // The front layer sets RequestId and HostId.
+            let xml = ErrorDoc::new(
+                StatusCode::NOT_FOUND,
                 "NoSuchCORSConfiguration",
                 "The CORS configuration does not exist",
-                &[("BucketName", bucket)],
-                "",
-            );
-            let xml = strip_ids(&xml);
+            )
+            .field("BucketName", bucket)
+            .to_xml();
             S3Response {
                 output: Body::from(Bytes::from(xml)),
                 status: Some(StatusCode::NOT_FOUND),
@@ -203,13 +203,5 @@ fn get_bucket_cors(bucket: &str, config: Option<&CorsConfig>) -> S3Response<Body
                 extensions: http::Extensions::new(),
             }
         }
-    }
-}
-
-/// Removes the placeholder ids so the front layer adds the real ones.
-fn strip_ids(xml: &str) -> String {
-    match (xml.find("<RequestId>"), xml.rfind("</Error>")) {
-        (Some(a), Some(b)) if a < b => format!("{}{}", &xml[..a], &xml[b..]),
-        _ => xml.to_owned(),
     }
 }

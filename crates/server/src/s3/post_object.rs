@@ -29,36 +29,25 @@ use super::post_policy::PostPolicy;
 use super::write::write_blob;
 use crate::access::{AccessLayer, AccessQuery};
 use crate::auth::KeyAuth;
-use crate::errors::{self, push_escaped};
+use crate::errors::{ErrorDoc, push_escaped};
 use crate::request::{Operation, RequestContext};
 use crate::sigv4;
 
 /// S3 refuses forms whose fields before the file exceed 20 KB.
 const MAX_PRE_FILE_BYTES: usize = 20 * 1024;
 
-/// A refused form: status, S3 code, message.
+/// A refused form: the error document S3 answers (boxed, it travels in
+/// every `Result` of the upload).
 #[derive(Debug)]
-pub struct PostError {
-    status: StatusCode,
-    code: String,
-    message: String,
-}
+pub struct PostError(Box<ErrorDoc>);
 
 fn err(status: StatusCode, code: &str, message: impl Into<String>) -> PostError {
-    PostError {
-        status,
-        code: code.to_owned(),
-        message: message.into(),
-    }
+    PostError(Box::new(ErrorDoc::new(status, code, message)))
 }
 
 impl From<S3Error> for PostError {
     fn from(e: S3Error) -> Self {
-        PostError {
-            status: e.status_code().unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            code: e.code().as_str().to_owned(),
-            message: e.message().unwrap_or_default().to_owned(),
-        }
+        PostError(Box::new(ErrorDoc::from_s3_error(&e)))
     }
 }
 
@@ -117,8 +106,9 @@ impl PostObjectHandler {
         match self.upload(&parts.headers, body, bucket, ctx).await {
             Ok(res) => res,
             Err(e) => {
-                tracing::debug!(bucket, code = %e.code, message = %e.message, "form upload refused");
-                errors::error_response(e.status, &e.code, &e.message, &[], &ctx.id)
+                let doc = (*e.0).request_id(&ctx.id);
+                tracing::debug!(bucket, code = %doc.code, message = %doc.message, "form upload refused");
+                doc.into_response()
             }
         }
     }
