@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
-use common::{ACCESS_KEY, REGION, SECRET_KEY, TestServer, bucket_name};
+use common::{ACCESS_KEY, SECRET_KEY, TestServer, bucket_name};
 
 /// A test certificate authority and the server certificate it issued, as
 /// PEM files in a temp dir.
@@ -96,19 +96,7 @@ impl TestCa {
                     .unwrap(),
             )
             .build_https();
-        let creds = aws_credential_types::Credentials::new(
-            ACCESS_KEY,
-            SECRET_KEY,
-            None,
-            None,
-            "preflight-tests",
-        );
-        let config = aws_sdk_s3::Config::builder()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .region(aws_sdk_s3::config::Region::new(REGION))
-            .endpoint_url(endpoint)
-            .credentials_provider(creds)
-            .force_path_style(true)
+        let config = common::client_config(endpoint, ACCESS_KEY, SECRET_KEY, true)
             .http_client(http_client)
             .build();
         aws_sdk_s3::Client::from_conf(config)

@@ -195,6 +195,19 @@ pub fn client_for(
     secret_key: &str,
     path_style: bool,
 ) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        client_config(endpoint, access_key, secret_key, path_style).build(),
+    )
+}
+
+/// The SDK configuration of [`client_for`], for tests that add to it (an
+/// HTTPS client that trusts a test CA).
+pub fn client_config(
+    endpoint: &str,
+    access_key: &str,
+    secret_key: &str,
+    path_style: bool,
+) -> aws_sdk_s3::config::Builder {
     let creds = aws_credential_types::Credentials::new(
         access_key,
         secret_key,
@@ -202,14 +215,12 @@ pub fn client_for(
         None,
         "preflight-tests",
     );
-    let config = aws_sdk_s3::Config::builder()
+    aws_sdk_s3::Config::builder()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
         .region(aws_sdk_s3::config::Region::new(REGION))
         .endpoint_url(endpoint)
         .credentials_provider(creds)
         .force_path_style(path_style)
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
 }
 
 /// A unique bucket name for a test.
