@@ -84,7 +84,7 @@ impl Front {
                     Target::Bucket(bucket) if form => {
                         self.post.handle(req.map(Into::into), bucket, &ctx).await
                     }
-                    _ => self.call_s3(req, request_id, target).await,
+                    _ => self.call_s3(req, ctx.operation, request_id, target).await,
                 },
             };
             cors.apply(self.vary, res.headers_mut());
@@ -107,11 +107,17 @@ impl Front {
         res
     }
 
-    async fn call_s3<B>(&self, req: Request<B>, request_id: &str, target: &Target) -> Response<Body>
+    async fn call_s3<B>(
+        &self,
+        req: Request<B>,
+        operation: Operation,
+        request_id: &str,
+        target: &Target,
+    ) -> Response<Body>
     where
         B: Into<Body>,
     {
-        let req = match s3s_compat::prepare(req.map(Into::into), target).await {
+        let req = match s3s_compat::prepare(req.map(Into::into), operation).await {
             Ok(req) => req,
             Err(e) => return error_of(&e, request_id),
         };

@@ -31,12 +31,13 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use http_body::{Body as HttpBody, Frame};
 use s3s::{Body, S3Error};
 
 use crate::errors::{self, ErrorDoc};
 use crate::host::Target;
+use crate::request::Operation;
 
 /// The longest validity of a presigned URL: seven days.
 const MAX_PRESIGNED_EXPIRES: u64 = 7 * 24 * 3600;
@@ -58,11 +59,14 @@ pub(super) fn refuse(query: Option<&str>, request_id: &str) -> Option<Response<B
 
 /// Stage 2, the request handed to s3s: headers s3s would refuse, bodies
 /// it would not check.
-pub(super) async fn prepare(req: Request<Body>, target: &Target) -> Result<Request<Body>, S3Error> {
+pub(super) async fn prepare(
+    req: Request<Body>,
+    operation: Operation,
+) -> Result<Request<Body>, S3Error> {
     let (mut parts, body) = req.into_parts();
     merge_content_encoding(&mut parts.headers);
     let body = require_final_chunk(&parts.headers, body);
-    let body = if is_delete_objects(&parts, target) {
+    let body = if operation == Operation::DeleteObjects {
         checked_delete_objects_body(&parts.headers, body).await?
     } else {
         body
@@ -158,16 +162,6 @@ fn fix_error_body(res: &mut Response<Body>, request_id: &str, target: &Target) {
         );
     }
     *res.body_mut() = Body::from(xml);
-}
-
-/// `POST /bucket?delete`: DeleteObjects.
-fn is_delete_objects(parts: &http::request::Parts, target: &Target) -> bool {
-    parts.method == Method::POST
-        && matches!(target, Target::Bucket(_))
-        && parts.uri.query().is_some_and(|q| {
-            q.split('&')
-                .any(|kv| kv.split('=').next() == Some("delete"))
-        })
 }
 
 /// DeleteObjects must carry `Content-MD5` or an `x-amz-checksum-*` value
