@@ -13,14 +13,15 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
-use futures::stream;
+use futures::stream::{self, BoxStream};
 use tokio::task::{JoinHandle, spawn_blocking};
 
-use crate::{BlobId, BlobStore, BlobWriter, ByteStream, StoreError, StoreResult};
+use crate::{BlobId, BlobInfo, BlobStore, BlobWriter, ByteStream, StoreError, StoreResult};
 
 /// Size of one disk read or write: large enough to reach disk speed, small
 /// enough that a few concurrent transfers stay cheap in memory.
@@ -138,18 +139,36 @@ impl BlobStore for FsBlobStore {
         Ok(())
     }
 
-    async fn list(&self) -> StoreResult<Vec<BlobId>> {
+    fn list(&self) -> BoxStream<'_, StoreResult<BlobInfo>> {
         let blobs = self.blobs.clone();
-        Ok(spawn_blocking(move || list_blobs(&blobs))
+        let listed = async move {
+            let infos: StoreResult<Vec<BlobInfo>> = spawn_blocking(move || list_blobs(&blobs))
+                .await
+                .map_err(join_error)?
+                .map_err(StoreError::from);
+            infos
+        };
+        stream::once(listed)
+            .flat_map(|listed| match listed {
+                Ok(infos) => stream::iter(infos.into_iter().map(Ok)).boxed(),
+                Err(e) => stream::iter([Err(e)]).boxed(),
+            })
+            .boxed()
+    }
+
+    async fn sweep_temp(&self, older_than: Duration) -> StoreResult<usize> {
+        let tmp = self.tmp.clone();
+        Ok(spawn_blocking(move || remove_older_in(&tmp, older_than))
             .await
             .map_err(join_error)??)
     }
 
-    async fn sweep_temp(&self) -> StoreResult<usize> {
-        let tmp = self.tmp.clone();
-        Ok(spawn_blocking(move || remove_all_in(&tmp))
+    async fn check(&self) -> StoreResult<()> {
+        let blobs = self.blobs.clone();
+        spawn_blocking(move || fs::metadata(&blobs).map(drop))
             .await
-            .map_err(join_error)??)
+            .map_err(join_error)??;
+        Ok(())
     }
 }
 
@@ -364,8 +383,8 @@ fn read_chunk(file: &mut File, n: usize) -> io::Result<Bytes> {
     Ok(Bytes::from(buf))
 }
 
-fn list_blobs(blobs: &Path) -> io::Result<Vec<BlobId>> {
-    let mut ids = Vec::new();
+fn list_blobs(blobs: &Path) -> io::Result<Vec<BlobInfo>> {
+    let mut infos = Vec::new();
     for dir in fs::read_dir(blobs)? {
         let dir = dir?;
         let Some(prefix) = dir.file_name().to_str().map(str::to_owned) else {
@@ -375,23 +394,47 @@ fn list_blobs(blobs: &Path) -> io::Result<Vec<BlobId>> {
             continue;
         }
         for entry in fs::read_dir(dir.path())? {
-            let name = entry?.file_name();
+            let entry = entry?;
+            let name = entry.file_name();
             match name.to_str() {
                 Some(name) if BlobId::is_well_formed(name) && name.starts_with(&prefix) => {
-                    ids.push(BlobId(name.to_owned()));
+                    let modified = match entry.metadata() {
+                        Ok(meta) => meta.modified()?,
+                        // Deleted since the directory was read.
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(e),
+                    };
+                    infos.push(BlobInfo {
+                        id: BlobId(name.to_owned()),
+                        modified,
+                    });
                 }
                 _ => {}
             }
         }
     }
-    Ok(ids)
+    Ok(infos)
 }
 
-fn remove_all_in(dir: &Path) -> io::Result<usize> {
+/// Removes the entries of `dir` last modified more than `older_than` ago.
+fn remove_older_in(dir: &Path, older_than: Duration) -> io::Result<usize> {
+    let cutoff = SystemTime::now().checked_sub(older_than);
     let mut removed = 0;
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
-        let result = if entry.file_type()?.is_dir() {
+        let meta = match entry.metadata() {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let old_enough = match cutoff {
+            Some(cutoff) => meta.modified()? <= cutoff,
+            None => true,
+        };
+        if !old_enough {
+            continue;
+        }
+        let result = if meta.is_dir() {
             fs::remove_dir_all(entry.path())
         } else {
             fs::remove_file(entry.path())

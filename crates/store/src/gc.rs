@@ -7,6 +7,8 @@
 
 use std::collections::HashSet;
 
+use futures::TryStreamExt;
+
 use crate::{BlobStore, MetaStore, StoreResult};
 
 /// What [`sweep_orphans`] removed.
@@ -30,13 +32,14 @@ pub async fn sweep_orphans(
     meta: &dyn MetaStore,
     blobs: &dyn BlobStore,
 ) -> StoreResult<SweepReport> {
-    let temp_files = blobs.sweep_temp().await?;
-    let referenced: HashSet<_> = meta.referenced_blobs().await?.into_iter().collect();
+    let temp_files = blobs.sweep_temp(std::time::Duration::ZERO).await?;
+    let referenced: HashSet<_> = meta.referenced_blobs().try_collect().await?;
     let mut report = SweepReport {
         temp_files,
         ..SweepReport::default()
     };
-    for id in blobs.list().await? {
+    let listed: Vec<_> = blobs.list().try_collect().await?;
+    for crate::BlobInfo { id, .. } in listed {
         if referenced.contains(&id) {
             report.kept_blobs += 1;
         } else {

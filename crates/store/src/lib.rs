@@ -123,9 +123,69 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Removes the upload; returns its parts. Fails with [`StoreError::NoSuchUpload`].
     async fn abort_upload(&self, upload_id: &str) -> StoreResult<Vec<PartRecord>>;
 
-    // --- maintenance ---
-    /// Every blob id referenced by an object or a part (for the startup sweep).
-    async fn referenced_blobs(&self) -> StoreResult<Vec<BlobId>>;
+    // --- blob garbage collection ---
+    //
+    // Every write that leaves blobs unreferenced records them, in the same
+    // transaction, as release rows "delete blob X not before T": T is now +
+    // the store's release grace for the blobs of a replaced or deleted
+    // object (a GET that read the old record may still open them), and now
+    // for the parts of an aborted upload or a deleted bucket's uploads, and
+    // for the parts a completed upload does not use. The writes concerned:
+    // `put_object` (the replaced object), `delete_object`, `complete_upload`
+    // (the replaced object and the unused parts), `abort_upload`,
+    // `put_part` (the replaced part) and `delete_bucket`. Any node's reaper
+    // then claims due rows, deletes the blobs and forgets the rows.
+    /// Records blobs to delete not before `not_before` (e.g. the new blob
+    /// of a write whose commit definitely failed).
+    async fn release_blobs(
+        &self,
+        blobs: &[BlobId],
+        not_before: time::OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// Claims up to `limit` release rows due at `now` that no other sweeper
+    /// holds: each claimed row is hidden from other claims for `lease` (a
+    /// sweeper that dies mid-way leaves them to the next one). Returns the
+    /// claimed blob ids.
+    async fn claim_released_blobs(
+        &self,
+        now: time::OffsetDateTime,
+        lease: std::time::Duration,
+        limit: usize,
+    ) -> StoreResult<Vec<BlobId>>;
+    /// Forgets release rows whose blobs are deleted.
+    async fn forget_released_blobs(&self, blobs: &[BlobId]) -> StoreResult<()>;
+    /// Every blob id that an object, a part or a pending release row
+    /// references, in no particular order, read page by page (for the
+    /// orphan sweep; a blob in a pending release row is still readable).
+    fn referenced_blobs(&self) -> BoxStream<'_, StoreResult<BlobId>>;
+
+    // --- access keys ---
+    /// Adds a user key. Fails with [`StoreError::UserExists`] when the name
+    /// or the access key is taken.
+    async fn create_user_key(&self, key: &UserKeyRecord) -> StoreResult<()>;
+    /// Removes a user key. Fails with [`StoreError::NoSuchUser`].
+    async fn delete_user_key(&self, name: &str) -> StoreResult<()>;
+    /// All user keys, ordered by name.
+    async fn list_user_keys(&self) -> StoreResult<Vec<UserKeyRecord>>;
+    /// The root credentials kept in the store: the first call stores
+    /// `candidate`, every later call (on any node) returns what was stored.
+    /// The flag is whether this call stored them.
+    async fn root_credentials(&self, candidate: &RootKeyRecord)
+    -> StoreResult<(RootKeyRecord, bool)>;
+
+    // --- change tracking (the per-node settings caches) ---
+    /// A number that grows, in the same transaction, with every change to
+    /// the cached state: a bucket created or deleted, a bucket setting set
+    /// or cleared, a user key added or removed.
+    async fn settings_generation(&self) -> StoreResult<i64>;
+    /// A stream that yields a generation whenever another node (or process)
+    /// may have changed the cached state (PostgreSQL `LISTEN`); `None` when
+    /// the backend has no such channel, and the caller polls
+    /// [`MetaStore::settings_generation`]. The stream ends or fails when the
+    /// channel is lost; call again to resubscribe.
+    async fn watch_settings(&self) -> StoreResult<Option<BoxStream<'static, StoreResult<i64>>>>;
+    /// A cheap round trip: whether the store answers at all.
+    async fn ping(&self) -> StoreResult<()>;
 }
 
 /// Immutable blobs. A blob is written once through a [`BlobWriter`] and never
@@ -138,10 +198,16 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn read(&self, id: &BlobId, offset: u64, len: u64) -> StoreResult<ByteStream>;
     /// Deletes a blob; a missing blob is not an error.
     async fn delete(&self, id: &BlobId) -> StoreResult<()>;
-    /// Every committed blob id (for the startup sweep).
-    async fn list(&self) -> StoreResult<Vec<BlobId>>;
-    /// Removes leftovers of writes that never finished. Returns how many.
-    async fn sweep_temp(&self) -> StoreResult<usize>;
+    /// Every committed blob with its last-modified time, read page by page
+    /// (for the orphan sweep).
+    fn list(&self) -> BoxStream<'_, StoreResult<BlobInfo>>;
+    /// Removes leftovers of writes that never finished and were last
+    /// written to more than `older_than` ago (on a shared store another
+    /// node may still be writing a younger one). Returns how many.
+    async fn sweep_temp(&self, older_than: std::time::Duration) -> StoreResult<usize>;
+    /// Checks that the store is reachable and accepts our credentials, by
+    /// a cheap request (the start of `preflight serve`).
+    async fn check(&self) -> StoreResult<()>;
 }
 
 /// An unfinished blob. Dropping it without [`BlobWriter::finish`] discards it.

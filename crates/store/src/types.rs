@@ -145,3 +145,47 @@ pub struct PartRecord {
     /// Part checksums (`x-amz-checksum-*`): algorithm name and base64 value.
     pub checksums: Vec<(String, String)>,
 }
+
+/// A committed blob as the blob store lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobInfo {
+    pub id: BlobId,
+    /// When its last byte was written (an orphan younger than the sweep's
+    /// grace may belong to a write that is about to commit).
+    pub modified: std::time::SystemTime,
+}
+
+/// A user's access key. The secret is stored as it is: SigV4 needs it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserKeyRecord {
+    pub name: String,
+    pub access_key: String,
+    pub secret_key: String,
+    pub created: OffsetDateTime,
+}
+
+impl std::fmt::Debug for UserKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the secret.
+        f.debug_struct("UserKeyRecord")
+            .field("name", &self.name)
+            .field("access_key", &self.access_key)
+            .field("created", &self.created)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The root credentials of every node sharing a store.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RootKeyRecord {
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+impl std::fmt::Debug for RootKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RootKeyRecord")
+            .field("access_key", &self.access_key)
+            .finish_non_exhaustive()
+    }
+}
