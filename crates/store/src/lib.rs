@@ -19,12 +19,16 @@ mod blob_fs;
 mod error;
 mod gc;
 mod meta_sqlite;
+mod open;
 mod types;
 
 pub use blob_fs::FsBlobStore;
 pub use error::{StoreError, StoreResult};
 pub use gc::{SweepReport, sweep_orphans};
 pub use meta_sqlite::SqliteMetaStore;
+pub use open::{
+    BlobLocation, MetaLocation, MetaOptions, OPENDAL_SCHEMES, open_blob_store, open_meta_store,
+};
 pub use types::*;
 
 use async_trait::async_trait;
@@ -170,8 +174,10 @@ pub trait MetaStore: Send + Sync + 'static {
     /// The root credentials kept in the store: the first call stores
     /// `candidate`, every later call (on any node) returns what was stored.
     /// The flag is whether this call stored them.
-    async fn root_credentials(&self, candidate: &RootKeyRecord)
-    -> StoreResult<(RootKeyRecord, bool)>;
+    async fn root_credentials(
+        &self,
+        candidate: &RootKeyRecord,
+    ) -> StoreResult<(RootKeyRecord, bool)>;
 
     // --- change tracking (the per-node settings caches) ---
     /// A number that grows, in the same transaction, with every change to

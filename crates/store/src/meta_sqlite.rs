@@ -473,7 +473,11 @@ impl MetaStore for SqliteMetaStore {
             .await
     }
 
-    async fn release_blobs(&self, _blobs: &[BlobId], _not_before: OffsetDateTime) -> StoreResult<()> {
+    async fn release_blobs(
+        &self,
+        _blobs: &[BlobId],
+        _not_before: OffsetDateTime,
+    ) -> StoreResult<()> {
         Err(not_yet("release_blobs"))
     }
 
