@@ -12,115 +12,12 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Child, Command};
-use std::time::Duration;
-
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CorsConfiguration, CorsRule, ObjectCannedAcl};
+use common::nginx::{Nginx, nginx_available};
 use common::{TestServer, bucket_name};
 
-const NGINX: &str = "/usr/sbin/nginx";
 const ORIGIN: &str = "https://app.example";
-
-/// nginx as a caching reverse proxy. Its cache key ignores `Origin`, as a
-/// CDN's default key does; nginx honors `Vary` when storing variants.
-struct Nginx {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Nginx {
-    fn start(upstream_port: u16) -> Nginx {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let p = dir.path().display();
-        let conf = format!(
-            r#"
-daemon off;
-user root;
-worker_processes 1;
-pid {p}/nginx.pid;
-error_log {p}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {p}/body;
-    proxy_temp_path {p}/proxy;
-    fastcgi_temp_path {p}/fastcgi;
-    uwsgi_temp_path {p}/uwsgi;
-    scgi_temp_path {p}/scgi;
-    proxy_cache_path {p}/cache levels=1 keys_zone=s3:1m max_size=64m;
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            proxy_pass http://127.0.0.1:{upstream_port};
-            proxy_set_header Host $http_host;
-            proxy_http_version 1.1;
-            proxy_cache s3;
-            proxy_cache_key $scheme$proxy_host$request_uri;
-            proxy_cache_valid 200 10m;
-            add_header X-Cache-Status $upstream_cache_status always;
-        }}
-    }}
-}}
-"#
-        );
-        let conf_path = dir.path().join("nginx.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let child = Command::new(NGINX)
-            .arg("-c")
-            .arg(&conf_path)
-            .arg("-p")
-            .arg(dir.path())
-            .spawn()
-            .expect("start nginx");
-        let nginx = Nginx {
-            child,
-            port,
-            _dir: dir,
-        };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return nginx;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("nginx did not start");
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        // SIGTERM: the master stops its workers too (SIGKILL would orphan them).
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn nginx_available() -> bool {
-    if Path::new(NGINX).exists() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").is_err(),
-        "nginx is required in CI ({NGINX} is missing)"
-    );
-    eprintln!("skipping: {NGINX} is not installed (apt-get install nginx)");
-    false
-}
 
 /// A public object in a bucket with a CORS rule for `ORIGIN`.
 async fn public_object(server: &TestServer) -> String {
@@ -159,7 +56,7 @@ async fn public_object(server: &TestServer) -> String {
 async fn cached_then_cross_origin(vary_mode: &str) -> (String, Option<String>) {
     let server = TestServer::start_with(&["--cors-vary", vary_mode]);
     let path = public_object(&server).await;
-    let nginx = Nginx::start(server.port());
+    let nginx = Nginx::caching_proxy(server.port());
     let http = server.http();
     let url = format!("http://127.0.0.1:{}{path}", nginx.port);
 

@@ -441,7 +441,11 @@ async fn run_file(ctx: &Ctx, file: &str, min_cases: usize) {
 }
 
 fn ctx() -> Ctx {
-    let server = TestServer::start();
+    ctx_with(&[])
+}
+
+fn ctx_with(args: &[&str]) -> Ctx {
+    let server = TestServer::start_with(args);
     let s3 = server.client();
     let http = server.http();
     Ctx { server, s3, http }
@@ -456,6 +460,19 @@ async fn shared_cors_cases() {
 #[tokio::test]
 async fn preflight_choice_cases() {
     let ctx = ctx();
+    run_file(&ctx, "preflight-cases.json", 10).await;
+}
+
+/// The same cases against a node whose metadata is in PostgreSQL (the
+/// scale-out deployment): the CORS layer reads the same cache, filled from
+/// another store.
+#[tokio::test]
+async fn shared_cors_cases_on_postgres() {
+    let Some(db) = common::postgres::fresh_database().await else {
+        return;
+    };
+    let ctx = ctx_with(&["--meta", &db]);
+    run_file(&ctx, "cors-cases.json", 76).await;
     run_file(&ctx, "preflight-cases.json", 10).await;
 }
 
