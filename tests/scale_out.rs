@@ -25,7 +25,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
 use common::fixtures::{completed, create_upload, get_bytes, upload_part};
 use common::nginx::{Nginx, nginx_available};
-use common::{TestServer, bucket_name, client_for, ACCESS_KEY, SECRET_KEY};
+use common::{ACCESS_KEY, SECRET_KEY, TestServer, bucket_name, client_for};
 use reqwest::StatusCode;
 
 const ORIGIN: &str = "https://app.example";
@@ -74,7 +74,10 @@ fn http() -> reqwest::Client {
 /// of `bucket/key` from [`ORIGIN`].
 async fn preflight(node: &TestServer, bucket: &str) -> (StatusCode, Option<String>) {
     let reply = http()
-        .request(reqwest::Method::OPTIONS, node.url(&format!("/{bucket}/key")))
+        .request(
+            reqwest::Method::OPTIONS,
+            node.url(&format!("/{bucket}/key")),
+        )
         .header("Origin", ORIGIN)
         .header("Access-Control-Request-Method", "GET")
         .send()
@@ -141,15 +144,21 @@ async fn cors_put_on_one_node_is_enforced_by_the_other_within_a_second() {
         .send()
         .await
         .unwrap();
-    let put_seen = within(PROPAGATION_BOUND, "PutBucketCors via A, preflight via B", || async {
-        preflight(&cluster.b, &bucket).await == (StatusCode::OK, Some(ORIGIN.to_owned()))
-    })
+    let put_seen = within(
+        PROPAGATION_BOUND,
+        "PutBucketCors via A, preflight via B",
+        || async {
+            preflight(&cluster.b, &bucket).await == (StatusCode::OK, Some(ORIGIN.to_owned()))
+        },
+    )
     .await;
 
     b.delete_bucket_cors().bucket(&bucket).send().await.unwrap();
-    let delete_seen = within(PROPAGATION_BOUND, "DeleteBucketCors via B, preflight via A", || async {
-        preflight(&cluster.a, &bucket).await.0 == StatusCode::FORBIDDEN
-    })
+    let delete_seen = within(
+        PROPAGATION_BOUND,
+        "DeleteBucketCors via B, preflight via A",
+        || async { preflight(&cluster.a, &bucket).await.0 == StatusCode::FORBIDDEN },
+    )
     .await;
     println!("propagation delay: put A→B {put_seen:?}, delete B→A {delete_seen:?}");
 }
@@ -189,15 +198,23 @@ async fn policy_change_on_one_node_is_enforced_by_the_other() {
         .send()
         .await
         .unwrap();
-    let granted = within(PROPAGATION_BOUND, "a policy put via B, anonymous GET via A", || async {
-        anon_get_on_a().await == StatusCode::OK
-    })
+    let granted = within(
+        PROPAGATION_BOUND,
+        "a policy put via B, anonymous GET via A",
+        || async { anon_get_on_a().await == StatusCode::OK },
+    )
     .await;
 
-    b.delete_bucket_policy().bucket(&bucket).send().await.unwrap();
-    let revoked = within(PROPAGATION_BOUND, "a policy deleted via B, anonymous GET via A", || async {
-        anon_get_on_a().await == StatusCode::FORBIDDEN
-    })
+    b.delete_bucket_policy()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let revoked = within(
+        PROPAGATION_BOUND,
+        "a policy deleted via B, anonymous GET via A",
+        || async { anon_get_on_a().await == StatusCode::FORBIDDEN },
+    )
     .await;
     println!("policy propagation: grant {granted:?}, revoke {revoked:?}");
 }
@@ -244,10 +261,19 @@ async fn multipart_parts_through_both_nodes_read_back_identical_everywhere() {
         .unwrap();
 
     let whole: Vec<u8> = parts.concat();
-    assert!(get_bytes(&a, &bucket, "big.bin").await == whole, "read via A");
-    assert!(get_bytes(&b, &bucket, "big.bin").await == whole, "read via B");
+    assert!(
+        get_bytes(&a, &bucket, "big.bin").await == whole,
+        "read via A"
+    );
+    assert!(
+        get_bytes(&b, &bucket, "big.bin").await == whole,
+        "read via B"
+    );
     for _ in 0..2 {
-        assert!(get_bytes(&lb, &bucket, "big.bin").await == whole, "read via the balancer");
+        assert!(
+            get_bytes(&lb, &bucket, "big.bin").await == whole,
+            "read via the balancer"
+        );
     }
 }
 
@@ -304,7 +330,11 @@ async fn kill_9_of_a_node_loses_no_acknowledged_put() {
     for w in writers {
         acked.extend(w.await.unwrap());
     }
-    assert!(acked.len() >= 20, "only {} PUTs were acknowledged", acked.len());
+    assert!(
+        acked.len() >= 20,
+        "only {} PUTs were acknowledged",
+        acked.len()
+    );
 
     // Node B serves every acknowledged object at once, directly and
     // through the balancer (which skips the dead node).
@@ -324,5 +354,8 @@ async fn kill_9_of_a_node_loses_no_acknowledged_put() {
             "{key} via the balancer"
         );
     }
-    println!("{} acknowledged PUTs survived kill -9 of node A", acked.len());
+    println!(
+        "{} acknowledged PUTs survived kill -9 of node A",
+        acked.len()
+    );
 }

@@ -5,6 +5,7 @@
 mod baseline;
 mod large;
 mod load;
+mod nginx;
 mod server;
 mod sign;
 
@@ -61,6 +62,14 @@ struct Args {
     /// Skip the large-object rows.
     #[arg(long)]
     skip_large: bool,
+    /// Also measure nodes whose metadata is in this PostgreSQL database
+    /// (`postgres://USER@HOST/DB`; blobs in the work dir): every row again
+    /// for one such node, and 4 KiB GETs through nginx over two of them.
+    #[arg(long)]
+    meta: Option<String>,
+    /// The nginx binary for the two-node row (with `--meta`).
+    #[arg(long, default_value = "/usr/sbin/nginx")]
+    nginx: PathBuf,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -86,11 +95,70 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let mut report = Report::default();
     if !args.skip_large {
-        large_rows(&args, &server, work.path(), &mut report).await?;
+        large_rows(&args, &server, work.path(), EMBEDDED, &mut report).await?;
     }
-    small_rows(&args, &server, &mut report).await?;
+    small_rows(&args, &server, EMBEDDED, &mut report).await?;
     report.server_hwm_mib = vm_hwm_mib(server.pid());
+    drop(server);
+    if let Some(meta) = &args.meta {
+        postgres_rows(&args, meta, work.path(), &mut report).await?;
+    }
     report.print(&args);
+    Ok(())
+}
+
+const EMBEDDED: &str = "embedded (SQLite + fs)";
+const POSTGRES: &str = "PostgreSQL + shared fs";
+
+/// The same rows for a node on PostgreSQL, then the two-node aggregate:
+/// 4 KiB GETs through nginx over two such nodes, next to the same load on
+/// one of them directly, in the same run.
+async fn postgres_rows(
+    args: &Args,
+    meta: &str,
+    work: &std::path::Path,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let blobs = format!("fs://{}", work.join("shared-blobs").display());
+    let node_args = [
+        "--meta".to_owned(),
+        meta.to_owned(),
+        "--blobs".to_owned(),
+        blobs,
+    ];
+    let a = PreflightProcess::start_with(&args.server, work.join("node-a"), &node_args)?;
+    eprintln!("PostgreSQL-backed node at {} (pid {})", a.addr, a.pid());
+    setup(&a).await?;
+    if !args.skip_large {
+        large_rows(args, &a, work, POSTGRES, report).await?;
+    }
+    small_rows(args, &a, POSTGRES, report).await?;
+
+    let b = PreflightProcess::start_with(&args.server, work.join("node-b"), &node_args)?;
+    let lb = nginx::RoundRobin::start(&args.nginx, work, &[a.addr, b.addr])?;
+    eprintln!(
+        "second node at {}, nginx round robin at {}",
+        b.addr, lb.addr
+    );
+    // Node B learns of the bucket from the database.
+    let resp = load::send_once(lb.addr, small_get(lb.addr)).await?;
+    ensure!(resp.status() == 200, "GET through nginx: {}", resp.status());
+    let duration = Duration::from_secs_f64(args.duration);
+    let (mut one, mut two) = (Vec::new(), Vec::new());
+    let (a_addr, lb_addr) = (a.addr, lb.addr);
+    let direct: MakeRequest = Arc::new(move |_, _| small_get(a_addr));
+    let balanced: MakeRequest = Arc::new(move |_, _| small_get(lb_addr));
+    for run in 0..args.small_runs {
+        one.push(load::run(a_addr, 16, duration, 200, direct.clone()).await?);
+        two.push(load::run(lb_addr, 16, duration, 200, balanced.clone()).await?);
+        eprintln!(
+            "two-node run {}: one node direct {:.0}/s, two nodes via nginx {:.0}/s",
+            run + 1,
+            one[run].rps(),
+            two[run].rps()
+        );
+    }
+    report.aggregate = Some((one, two));
     Ok(())
 }
 
@@ -107,8 +175,10 @@ async fn setup(server: &PreflightProcess) -> anyhow::Result<()> {
         Bytes::new(),
     )
     .await?;
+    let reused = resp.status() == 409
+        && String::from_utf8_lossy(resp.body()).contains("BucketAlreadyOwnedByYou");
     ensure!(
-        resp.status() == 200,
+        resp.status() == 200 || reused,
         "CreateBucket: {} {}",
         resp.status(),
         String::from_utf8_lossy(resp.body())
@@ -224,10 +294,15 @@ fn preflight(addr: SocketAddr) -> Request<Full<Bytes>> {
 /// Medians of each measurement, and the values they came from.
 #[derive(Default)]
 struct Report {
-    large: Vec<(String, Vec<f64>, Vec<f64>)>,
-    small: Vec<(String, usize, Vec<LoadResult>)>,
-    /// (connections, Preflight runs, baseline runs), paired by run.
-    preflight: Vec<(usize, Vec<LoadResult>, Vec<LoadResult>)>,
+    /// (backend, operation, Preflight MiB/s, copy MiB/s)
+    large: Vec<(String, String, Vec<f64>, Vec<f64>)>,
+    /// (backend, operation, connections, runs)
+    small: Vec<(String, String, usize, Vec<LoadResult>)>,
+    /// (backend, connections, Preflight runs, baseline runs), paired by run.
+    preflight: Vec<(String, usize, Vec<LoadResult>, Vec<LoadResult>)>,
+    /// 4 KiB GETs, 16 connections: (one PostgreSQL node directly, two
+    /// nodes through nginx), paired by run.
+    aggregate: Option<(Vec<LoadResult>, Vec<LoadResult>)>,
     preflight_headers: usize,
     server_hwm_mib: Option<f64>,
 }
@@ -236,6 +311,7 @@ async fn large_rows(
     args: &Args,
     server: &PreflightProcess,
     dir: &std::path::Path,
+    backend: &str,
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let size = args.size_mib * 1024 * 1024;
@@ -261,14 +337,17 @@ async fn large_rows(
         get.push(mib / g.as_secs_f64());
     }
     std::fs::remove_file(&src)?;
-    report.large.push(("PUT".into(), put, copy.clone()));
-    report.large.push(("GET".into(), get, copy));
+    report
+        .large
+        .push((backend.into(), "PUT".into(), put, copy.clone()));
+    report.large.push((backend.into(), "GET".into(), get, copy));
     Ok(())
 }
 
 async fn small_rows(
     args: &Args,
     server: &PreflightProcess,
+    backend: &str,
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let duration = Duration::from_secs_f64(args.duration);
@@ -328,9 +407,13 @@ async fn small_rows(
                 b[run].rps()
             );
         }
-        report.small.push(("GET 4 KiB".into(), conns, g));
-        report.small.push(("PUT 4 KiB".into(), conns, p));
-        report.preflight.push((conns, o, b));
+        report
+            .small
+            .push((backend.into(), "GET 4 KiB".into(), conns, g));
+        report
+            .small
+            .push((backend.into(), "PUT 4 KiB".into(), conns, p));
+        report.preflight.push((backend.into(), conns, o, b));
     }
     Ok(())
 }
@@ -377,13 +460,13 @@ impl Report {
             );
             println!();
             println!(
-                "| Operation | Preflight MiB/s | copy+fsync MiB/s | Preflight / copy | runs (Preflight) | runs (copy) |"
+                "| Backend | Operation | Preflight MiB/s | copy+fsync MiB/s | Preflight / copy | runs (Preflight) | runs (copy) |"
             );
-            println!("|---|---:|---:|---:|---|---|");
-            for (op, ours, copy) in &self.large {
+            println!("|---|---|---:|---:|---:|---|---|");
+            for (backend, op, ours, copy) in &self.large {
                 let ratios: Vec<f64> = ours.iter().zip(copy).map(|(a, b)| a / b).collect();
                 println!(
-                    "| {op} | {:.0} | {:.0} | {:.2} | {} | {} |",
+                    "| {backend} | {op} | {:.0} | {:.0} | {:.2} | {} | {} |",
                     median(ours.clone()),
                     median(copy.clone()),
                     median(ratios),
@@ -398,14 +481,16 @@ impl Report {
             SMALL_SIZE, args.small_runs, args.duration
         );
         println!();
-        println!("| Operation | Connections | req/s | mean latency (ms) | runs (req/s) |");
-        println!("|---|---:|---:|---:|---|");
+        println!(
+            "| Backend | Operation | Connections | req/s | mean latency (ms) | runs (req/s) |"
+        );
+        println!("|---|---|---:|---:|---:|---|");
         let mut warnings = Vec::new();
-        for (op, conns, runs) in &self.small {
+        for (backend, op, conns, runs) in &self.small {
             let rps: Vec<f64> = runs.iter().map(LoadResult::rps).collect();
             let lat = median(runs.iter().map(LoadResult::mean_latency_ms).collect());
             println!(
-                "| {op} | {conns} | {:.0} | {lat:.2} | {} |",
+                "| {backend} | {op} | {conns} | {:.0} | {lat:.2} | {} |",
                 median(rps.clone()),
                 list(&rps)
             );
@@ -423,17 +508,17 @@ impl Report {
         );
         println!();
         println!(
-            "| Connections | Preflight req/s | hyper baseline req/s | Preflight / baseline | Preflight mean latency (ms) | baseline mean latency (ms) |"
+            "| Backend | Connections | Preflight req/s | hyper baseline req/s | Preflight / baseline | Preflight mean latency (ms) | baseline mean latency (ms) |"
         );
-        println!("|---:|---:|---:|---:|---:|---:|");
-        for (conns, ours, base) in &self.preflight {
+        println!("|---|---:|---:|---:|---:|---:|---:|");
+        for (backend, conns, ours, base) in &self.preflight {
             let o: Vec<f64> = ours.iter().map(LoadResult::rps).collect();
             let b: Vec<f64> = base.iter().map(LoadResult::rps).collect();
             let ratios: Vec<f64> = o.iter().zip(&b).map(|(a, b)| a / b).collect();
             let ol = median(ours.iter().map(LoadResult::mean_latency_ms).collect());
             let bl = median(base.iter().map(LoadResult::mean_latency_ms).collect());
             println!(
-                "| {conns} | {:.0} | {:.0} | {:.2} | {ol:.3} | {bl:.3} |",
+                "| {backend} | {conns} | {:.0} | {:.0} | {:.2} | {ol:.3} | {bl:.3} |",
                 median(o),
                 median(b),
                 median(ratios)
@@ -445,6 +530,29 @@ impl Report {
             }
         }
         println!();
+        if let Some((one, two)) = &self.aggregate {
+            let o: Vec<f64> = one.iter().map(LoadResult::rps).collect();
+            let t: Vec<f64> = two.iter().map(LoadResult::rps).collect();
+            let ratios: Vec<f64> = t.iter().zip(&o).map(|(a, b)| a / b).collect();
+            println!(
+                "### Two PostgreSQL-backed nodes through nginx (round robin), 4 KiB GET, 16 connections, median of {} paired runs",
+                args.small_runs
+            );
+            println!();
+            println!(
+                "| one node directly req/s | two nodes via nginx req/s | two / one | runs (one) | runs (two) |"
+            );
+            println!("|---:|---:|---:|---|---|");
+            println!(
+                "| {:.0} | {:.0} | {:.2} | {} | {} |",
+                median(o.clone()),
+                median(t.clone()),
+                median(ratios),
+                list(&o),
+                list(&t)
+            );
+            println!();
+        }
         if let Some(hwm) = self.server_hwm_mib {
             println!("Server peak RSS (VmHWM) over the whole bench: {hwm:.1} MiB");
         }

@@ -19,6 +19,11 @@ pub struct PreflightProcess {
 
 impl PreflightProcess {
     pub fn start(binary: &Path, data_dir: PathBuf) -> anyhow::Result<Self> {
+        Self::start_with(binary, data_dir, &[])
+    }
+
+    /// Starts the server with extra `serve` arguments (`--meta`, `--blobs`).
+    pub fn start_with(binary: &Path, data_dir: PathBuf, extra: &[String]) -> anyhow::Result<Self> {
         if !binary.exists() {
             bail!(
                 "server binary {} not found: build it with `cargo build --release --bin preflight`",
@@ -39,6 +44,7 @@ impl PreflightProcess {
             .arg(&creds.access_key)
             .arg("--secret-key")
             .arg(&creds.secret_key)
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
