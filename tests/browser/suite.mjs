@@ -18,6 +18,8 @@ import { PATTERN_JS, md5hex, pattern, solidPng } from './fixtures.mjs';
 import { S3 } from './s3.mjs';
 // Scenario 10 (HTTPS and HTTP/2) brings its own server, page origin and browser.
 import './https.mjs';
+// Scenario 11 (two nodes behind a load balancer) too.
+import './cluster.mjs';
 
 const MiB = 1024 * 1024;
 
