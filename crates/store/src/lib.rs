@@ -11,6 +11,9 @@
 //! ([`BlobWriter::finish`]); only then does one metadata transaction point the
 //! object at the new blob. That transaction is the commit point: a crash before
 //! it leaves an orphan blob, never a half-written object.
+//! A commit point, once started, runs to completion even when its caller is
+//! dropped (a client hanging up): [`SqliteMetaStore`] runs every write in a
+//! task of its own.
 //!
 //! Blobs are collected without coordination between nodes (see the `gc`
 //! module): a write that leaves blobs unreferenced records release rows in the
@@ -18,11 +21,11 @@
 //! [`spawn_gc`]) claims the due rows under a lease, deletes the blobs and
 //! forgets the rows. The orphans of crashed writes are removed by a periodic
 //! sweep ([`sweep_orphans`]) once they are older than a grace period.
-//! A commit point, once started, runs to completion even when its caller is
-//! dropped (a client hanging up): [`SqliteMetaStore`] runs every write in a
-//! task of its own.
 
 mod blob_fs;
+// The crate's own tests run the suites on SQLite and the filesystem too.
+#[cfg(any(test, feature = "testing"))]
+pub mod conformance;
 mod error;
 mod gc;
 mod meta_sqlite;

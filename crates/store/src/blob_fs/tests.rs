@@ -46,6 +46,15 @@ fn dir_entries(dir: &Path) -> usize {
     fs::read_dir(dir).unwrap().count()
 }
 
+/// The contract suite, as `tests/store_contract.rs` runs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passes_the_contract_suite() {
+    let (_dir, store) = store().await;
+    crate::conformance::blob_store_suite(&store)
+        .await
+        .assert_all_passed("fs");
+}
+
 #[tokio::test]
 async fn open_creates_layout_and_is_idempotent() {
     let (dir, _store) = store().await;

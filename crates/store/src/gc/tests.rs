@@ -314,3 +314,16 @@ async fn background_gc_reaps_and_sweeps() {
         gc.abort();
     }
 }
+
+/// The GC contract suite on SQLite and the filesystem.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passes_the_contract_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = SqliteMetaStore::open(dir.path().join("meta.db"))
+        .await
+        .unwrap();
+    let blobs = FsBlobStore::open(dir.path().join("data")).await.unwrap();
+    crate::conformance::gc_suite(&meta, &blobs)
+        .await
+        .assert_all_passed("sqlite+fs");
+}

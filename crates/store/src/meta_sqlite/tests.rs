@@ -189,6 +189,16 @@ async fn concurrent_puts_replace_each_record_once() {
     assert_eq!(accounted, written);
 }
 
+/// The contract suite (`tests/store_contract.rs` runs it too, from the
+/// workspace), here so that this crate's tests cover SQLite on their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passes_the_contract_suite() {
+    let (_dir, store) = store().await;
+    crate::conformance::meta_store_suite(&store)
+        .await
+        .assert_all_passed("sqlite");
+}
+
 #[tokio::test]
 async fn durable_journal_settings() {
     let (_dir, store) = store().await;
