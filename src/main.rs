@@ -16,8 +16,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use preflight_server::tls::TlsFiles;
 use preflight_server::{
-    BlobLocation, ConnLimits, MetaLocation, MetaOptions, RootChoice, RootCredentials, RootSource,
-    Server, ServerConfig, VaryMode,
+    BlobLocation, ConnLimits, GcOptions, MetaLocation, MetaOptions, RootChoice, RootCredentials,
+    RootSource, Server, ServerConfig, VaryMode,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -301,6 +301,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         meta,
         blobs,
         meta_options,
+        gc: GcOptions::default(),
         root,
         admin_addr: args.admin_addr,
         post_max_size: args.post_max_size,

@@ -67,6 +67,8 @@ pub struct ServerConfig {
     pub blobs: BlobLocation,
     /// Pool size and release grace of the metadata store.
     pub meta_options: MetaOptions,
+    /// The blob garbage collector's periods and graces.
+    pub gc: preflight_store::GcOptions,
     pub root: RootChoice,
     pub cors_vary: VaryMode,
     /// Where to serve `/health` (and the other admin endpoints), if at all.
@@ -194,8 +196,10 @@ impl Server {
                 .await
                 .map_err(|e| ServerError::Config(format!("importing keys.json: {e}")))?;
         }
-        let swept = preflight_store::sweep_orphans(meta.as_ref(), blobs.as_ref()).await?;
-        tracing::info!(?swept, "startup sweep done");
+        // Blob GC runs in the store, on every node: due release rows are
+        // reaped, and blobs no row references are swept once they are older
+        // than a grace (another node may be about to commit a younger one).
+        preflight_store::spawn_gc(meta.clone(), blobs.clone(), config.gc.clone());
         let buckets = Arc::new(BucketDirectory::load(meta.clone()).await?);
 
         let host = PreflightHost::new(config.domain.clone());

@@ -42,4 +42,4 @@ pub use buckets::BucketDirectory;
 pub use config::{RootChoice, RootCredentials, RootSource, VaryMode};
 pub use http_server::{Server, ServerConfig, ServerError, open_meta};
 pub use limits::{ConnLimits, default_max_connections, open_file_limit};
-pub use preflight_store::{BlobLocation, MetaLocation, MetaOptions};
+pub use preflight_store::{BlobLocation, GcOptions, MetaLocation, MetaOptions};
