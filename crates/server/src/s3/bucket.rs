@@ -133,7 +133,12 @@ pub async fn delete_bucket(
     // Uploads in progress are aborted with the bucket, as in S3: the store
     // releases their parts in the same transaction. The CORS configuration,
     // ACL and policy go with the bucket's row, and its cache entry with it.
-    s3.buckets.delete(name).await.map_err(store_err)?;
+    let parts = s3.buckets.delete(name).await.map_err(store_err)?;
+    if !parts.is_empty() {
+        let owned = s3.clone();
+        // Run to completion even if the client hangs up.
+        let _ = tokio::spawn(async move { owned.reap_due_now().await }).await;
+    }
     Ok(S3Response::with_status(
         DeleteBucketOutput::default(),
         http::StatusCode::NO_CONTENT,

@@ -28,6 +28,11 @@ use crate::errors::s3_err;
 /// The largest object a single PUT may create: 5 GiB.
 pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 
+/// How long the release rows claimed by [`PreflightS3::reap_due_now`] stay
+/// hidden from the other reapers, and how many it claims.
+const REAP_LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+const REAP_BATCH: usize = 10_000;
+
 /// Shared state of the S3 operations.
 #[derive(Clone)]
 pub struct PreflightS3 {
@@ -99,6 +104,25 @@ impl PreflightS3 {
         expected.extend(headers::trailer_checksums(trailers.and_then(|t| t.take())));
         write::verify_checksums(&expected, &received)?;
         Ok(received)
+    }
+
+    /// Deletes the blobs whose release rows are due now (the parts of an
+    /// aborted upload or of a deleted bucket's uploads need no grace: no GET
+    /// reads a part of an upload in progress), so that they are gone when
+    /// the client gets its answer, as before the GC moved into the store. A
+    /// failure only leaves them to the background reaper.
+    async fn reap_due_now(&self) {
+        let reaped = preflight_store::reap_released(
+            self.meta.as_ref(),
+            self.blobs.as_ref(),
+            time::OffsetDateTime::now_utc(),
+            REAP_LEASE,
+            REAP_BATCH,
+        )
+        .await;
+        if let Err(e) = reaped {
+            tracing::warn!(error = %e, "could not delete released parts now; the reaper will");
+        }
     }
 
     /// The end of a commit point that points a name at a new blob: `put` is

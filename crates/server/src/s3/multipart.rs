@@ -278,12 +278,13 @@ pub(super) async fn abort_upload(s3: &PreflightS3, upload_id: &str) -> S3Result<
     let owned = s3.clone();
     let upload_id = upload_id.to_owned();
     commit_point(async move {
-        // The store releases the parts in the same transaction.
+        // The store releases the parts in the same transaction, due now.
         owned
             .meta
             .abort_upload(&upload_id)
             .await
             .map_err(store_err)?;
+        owned.reap_due_now().await;
         Ok(())
     })
     .await
