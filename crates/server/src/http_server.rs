@@ -196,6 +196,35 @@ impl Server {
                 .await
                 .map_err(|e| ServerError::Config(format!("importing keys.json: {e}")))?;
         }
+        // The embedded default serves its data dir alone: nothing else can
+        // be reading or writing, so before the first request the blobs
+        // released before a restart are deleted without waiting out their
+        // grace (no GET still holds their record) and a crash's leftovers
+        // are swept whatever their age, as before the store was shared.
+        if matches!(config.meta, MetaLocation::Sqlite(_))
+            && matches!(config.blobs, BlobLocation::Fs(_))
+        {
+            let later = time::OffsetDateTime::now_utc()
+                + config.meta_options.release_grace
+                + Duration::from_secs(1);
+            loop {
+                let reaped = preflight_store::reap_released(
+                    meta.as_ref(),
+                    blobs.as_ref(),
+                    later,
+                    Duration::from_secs(60),
+                    10_000,
+                )
+                .await?;
+                if reaped == 0 {
+                    break;
+                }
+            }
+            let swept =
+                preflight_store::sweep_orphans(meta.as_ref(), blobs.as_ref(), Duration::ZERO)
+                    .await?;
+            tracing::info!(?swept, "startup sweep done");
+        }
         // Blob GC runs in the store, on every node: due release rows are
         // reaped, and blobs no row references are swept once they are older
         // than a grace (another node may be about to commit a younger one).
