@@ -1,15 +1,19 @@
-//! `preflight keys add|list|remove`: users' access keys, either in the data
-//! dir (server stopped) or through a running server's admin listener
-//! (`--admin-url`, authenticated with the root secret key).
+//! `preflight keys add|list|remove`: users' access keys, either in the
+//! metadata store directly (the data dir's `meta.sqlite`, or `--meta` /
+//! PREFLIGHT_META for PostgreSQL; a running server sees the change within a
+//! second) or through a running server's admin listener (`--admin-url`,
+//! authenticated with the root secret key).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use preflight_server::keys::{KeyStore, UserSummary};
+use preflight_server::{MetaLocation, MetaOptions};
 use serde_json::{Value, json};
 
 use crate::presign::CredentialArgs;
@@ -38,25 +42,34 @@ pub enum KeysCommand {
 #[derive(Args)]
 pub struct Where {
     /// A running server's admin listener, e.g. http://127.0.0.1:9001
-    /// (else the data dir is changed directly: stop the server first).
+    /// (else the metadata store is changed directly).
     #[arg(long)]
     admin_url: Option<String>,
+    /// The metadata store to change directly: `sqlite` (meta.sqlite in
+    /// --data-dir), `sqlite:///FILE` or `postgres://...`.
+    #[arg(
+        long,
+        env = "PREFLIGHT_META",
+        default_value = "sqlite",
+        hide_env_values = true
+    )]
+    meta: String,
     /// Print JSON.
     #[arg(long)]
     json: bool,
     /// The root key authenticates admin calls; --data-dir is also where
-    /// keys.json lives.
+    /// the embedded metadata store lives.
     #[command(flatten)]
     credentials: CredentialArgs,
 }
 
-pub fn run(cmd: KeysCommand) -> anyhow::Result<()> {
+pub async fn run(cmd: KeysCommand) -> anyhow::Result<()> {
     match cmd {
         KeysCommand::Add { name, at } => {
             let created = match &at.admin_url {
                 Some(url) => admin_call(&at, url, "POST", &name)?,
                 None => {
-                    let k = local_store(&at.credentials.data_dir)?.add(&name)?;
+                    let k = local_store(&at).await?.add(&name).await?;
                     json!({"name": k.name, "arn": k.arn(), "access_key": k.access_key,
                            "secret_key": k.secret_key, "created": k.created})
                 }
@@ -77,7 +90,7 @@ pub fn run(cmd: KeysCommand) -> anyhow::Result<()> {
                     serde_json::from_value(admin_call(&at, url, "GET", "")?["users"].clone())
                         .context("unexpected answer from the admin endpoint")?
                 }
-                None => local_store(&at.credentials.data_dir)?.list(),
+                None => local_store(&at).await?.list(),
             };
             if at.json {
                 println!("{}", json!({ "users": users }));
@@ -98,7 +111,7 @@ pub fn run(cmd: KeysCommand) -> anyhow::Result<()> {
                 Some(url) => {
                     admin_call(&at, url, "DELETE", &name)?;
                 }
-                None => local_store(&at.credentials.data_dir)?.remove(&name)?,
+                None => local_store(&at).await?.remove(&name).await?,
             }
             if !at.json {
                 println!("Removed user {name}.");
@@ -108,11 +121,23 @@ pub fn run(cmd: KeysCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn local_store(data_dir: &Path) -> anyhow::Result<KeyStore> {
-    if !data_dir.is_dir() {
+/// The keys of the metadata store, opened directly (an old data dir's
+/// keys.json is imported first, as the server does at start).
+async fn local_store(at: &Where) -> anyhow::Result<Arc<KeyStore>> {
+    let data_dir: &Path = &at.credentials.data_dir;
+    let location = MetaLocation::parse(&at.meta, data_dir)
+        .map_err(|e| anyhow::anyhow!("invalid --meta: {e}"))?;
+    if let MetaLocation::Sqlite(file) = &location
+        && !data_dir.is_dir()
+        && !file.exists()
+    {
         bail!("data dir {} does not exist", data_dir.display());
     }
-    Ok(KeyStore::open(data_dir)?)
+    let meta = preflight_server::open_meta(&location, &MetaOptions::default()).await?;
+    if matches!(location, MetaLocation::Sqlite(_)) {
+        preflight_server::keys::import_keys_file(meta.as_ref(), data_dir).await?;
+    }
+    Ok(Arc::new(KeyStore::load(meta).await?))
 }
 
 /// One plain HTTP/1.1 call to the admin listener.

@@ -15,7 +15,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use preflight_server::tls::TlsFiles;
-use preflight_server::{ConnLimits, RootCredentials, Server, ServerConfig, VaryMode};
+use preflight_server::{
+    BlobLocation, ConnLimits, GcOptions, MetaLocation, MetaOptions, RootChoice, RootCredentials,
+    RootSource, Server, ServerConfig, VaryMode,
+};
 use tracing_subscriber::EnvFilter;
 
 /// Many small short-lived allocations per request on several threads:
@@ -67,9 +70,32 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:9000")]
     addr: SocketAddr,
-    /// Where metadata, blobs and generated credentials live.
+    /// Where metadata, blobs and generated credentials live (by default;
+    /// see --meta and --blobs).
     #[arg(long, default_value = "./data")]
     data_dir: PathBuf,
+    /// Metadata store: `sqlite` (meta.sqlite in --data-dir),
+    /// `sqlite:///FILE`, or `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`
+    /// shared by every node.
+    #[arg(
+        long,
+        env = "PREFLIGHT_META",
+        default_value = "sqlite",
+        hide_env_values = true
+    )]
+    meta: String,
+    /// Blob store: the data dir by default, or `fs:///DIR`,
+    /// `s3://BUCKET/PREFIX?endpoint=URL&region=R`, `gcs://BUCKET/PREFIX`,
+    /// `azblob://CONTAINER/PREFIX?endpoint=URL`.
+    #[arg(long, env = "PREFLIGHT_BLOBS")]
+    blobs: Option<String>,
+    /// Connections in the metadata store's pool (PostgreSQL).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    meta_pool_size: u32,
+    /// How long the blobs of a replaced or deleted object stay readable
+    /// before the garbage collector deletes them (tests shorten it).
+    #[arg(long, env = "PREFLIGHT_GC_GRACE", default_value = "60s", value_parser = units::parse_duration, hide = true)]
+    gc_grace: Duration,
     /// The region this server reports.
     #[arg(long, default_value = "us-east-1")]
     region: String,
@@ -204,10 +230,27 @@ async fn shutdown_signal() {
     tracing::info!("shutdown signal received");
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+/// A failure that stops `preflight serve` at start: printed as one line.
+struct StartError(String);
+
+async fn serve(args: ServeArgs) -> Result<(), StartError> {
     init_logging(args.log_format);
+    let start = |e: anyhow::Error| StartError(format!("{e:#}"));
     std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
+        .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))
+        .map_err(start)?;
+    let meta = MetaLocation::parse(&args.meta, &args.data_dir)
+        .map_err(|e| StartError(format!("invalid --meta: {e}")))?;
+    let blobs = match &args.blobs {
+        None => BlobLocation::Fs(args.data_dir.clone()),
+        Some(value) => {
+            BlobLocation::parse(value).map_err(|e| StartError(format!("invalid --blobs: {e}")))?
+        }
+    };
+    let meta_options = MetaOptions {
+        pool_size: args.meta_pool_size,
+        release_grace: args.gc_grace,
+    };
     let limits = args.limits();
     tracing::info!(
         max_connections = limits.max_connections,
@@ -215,21 +258,33 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         open_file_limit = preflight_server::open_file_limit(),
         "connection limits"
     );
-    let (root, source) = match (args.access_key, args.secret_key) {
+    let shared = matches!(meta, MetaLocation::Postgres(_));
+    let stores_line = format!("Metadata: {}; blobs: {}", meta.display(), blobs.display());
+    let (root, mut source) = match (args.access_key, args.secret_key) {
         (Some(access_key), Some(secret_key)) => (
-            RootCredentials {
+            RootChoice::Given(RootCredentials {
                 access_key,
                 secret_key,
-            },
+            }),
             credentials::Source::Given,
         ),
-        _ => credentials::load_or_generate(&args.data_dir)?,
+        // Every node of a shared store uses the credentials kept in it.
+        _ if shared => (
+            RootChoice::Shared {
+                candidate: credentials::generate(),
+            },
+            credentials::Source::Shared,
+        ),
+        _ => {
+            let (root, source) = credentials::load_or_generate(&args.data_dir).map_err(start)?;
+            (RootChoice::Given(root), source)
+        }
     };
     let self_signed = if args.tls_self_signed {
-        Some(preflight_server::tls::self_signed(
-            &args.data_dir,
-            args.addr.ip(),
-        )?)
+        Some(
+            preflight_server::tls::self_signed(&args.data_dir, args.addr.ip())
+                .map_err(|e| start(e.into()))?,
+        )
     } else {
         None
     };
@@ -243,7 +298,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         data_dir: args.data_dir.clone(),
         region: args.region,
         domain: args.domain,
-        root: root.clone(),
+        meta,
+        blobs,
+        meta_options,
+        gc: GcOptions::default(),
+        root,
         admin_addr: args.admin_addr,
         post_max_size: args.post_max_size,
         tls,
@@ -254,7 +313,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             CorsVary::Always => VaryMode::Always,
         },
     };
-    let server = Server::bind(config).await?;
+    let server = Server::bind(config)
+        .await
+        .map_err(|e| StartError(e.to_string()))?;
+    let root = server.root().clone();
+    if server.root_source() == RootSource::SharedStored {
+        source = credentials::Source::SharedStored;
+    }
     let scheme = server.scheme();
     let endpoint = format!("{scheme}://{}", server.local_addr());
     println!("Preflight is serving S3 at {endpoint}");
@@ -278,6 +343,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
         ca_bundle = format!("AWS_CA_BUNDLE={cert} ");
     }
+    println!("{stores_line}");
     println!("Data directory: {}", args.data_dir.display());
     println!("Credentials: {}", source.describe(&args.data_dir));
     let secret = match source {
@@ -297,8 +363,15 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(args)),
-        Command::Keys(cmd) => keys_cmd::run(cmd),
+        Command::Serve(args) => {
+            if let Err(StartError(line)) = runtime.block_on(serve(args)) {
+                // One line naming what failed, no backtrace.
+                eprintln!("preflight: {line}");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Keys(cmd) => runtime.block_on(keys_cmd::run(cmd)),
         Command::Presign(cmd) => presign::run(cmd),
         Command::Cors(args) => cors_cmd::run(args),
     }

@@ -53,6 +53,21 @@ impl TestServer {
         server
     }
 
+    /// Starts a server on an existing data dir (kept after the test).
+    pub fn start_in(data_dir: &Path, args: &[&str]) -> Self {
+        let mut server = TestServer {
+            child: None,
+            endpoint: String::new(),
+            addr: "127.0.0.1:0".to_owned(),
+            data_dir: data_dir.to_owned(),
+            admin_addr: None,
+            _tmp: None,
+            extra_args: args.iter().map(|s| s.to_string()).collect(),
+        };
+        server.spawn();
+        server
+    }
+
     fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)

@@ -16,7 +16,7 @@ use s3s::{S3Request, S3Result};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::buckets::{BucketCache, BucketEntry};
+use crate::buckets::{BucketDirectory, BucketEntry};
 use crate::errors::{s3_err, store_err};
 use crate::keys::KeyStore;
 use crate::policy::{
@@ -96,7 +96,7 @@ pub struct AccessQuery<'a> {
 #[derive(Clone)]
 pub struct AccessLayer {
     meta: Arc<dyn MetaStore>,
-    buckets: Arc<BucketCache>,
+    buckets: Arc<BucketDirectory>,
     keys: Arc<KeyStore>,
     root_access_key: String,
 }
@@ -104,7 +104,7 @@ pub struct AccessLayer {
 impl AccessLayer {
     pub fn new(
         meta: Arc<dyn MetaStore>,
-        buckets: Arc<BucketCache>,
+        buckets: Arc<BucketDirectory>,
         keys: Arc<KeyStore>,
         root_access_key: String,
     ) -> Self {

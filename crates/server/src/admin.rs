@@ -9,10 +9,15 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 
+/// How long `/health` waits for the store's answer.
+const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What the admin endpoints can reach.
 pub struct AdminContext {
     /// Users' access keys (`/admin/keys`).
     pub keys: std::sync::Arc<crate::keys::KeyStore>,
+    /// Pinged by `/health`.
+    pub meta: std::sync::Arc<dyn preflight_store::MetaStore>,
     /// Authenticates key management (`Authorization: Bearer ...`).
     pub root_secret: String,
 }
@@ -40,13 +45,13 @@ pub async fn handle<B>(
         req.method(),
         req.uri().path(),
         req.headers(),
-    ) {
+    )
+    .await
+    {
         return Ok(res);
     }
     let res = match (req.method(), req.uri().path()) {
-        (&Method::GET | &Method::HEAD, "/health") => {
-            text(StatusCode::OK, "application/json", "{\"status\":\"ok\"}\n")
-        }
+        (&Method::GET | &Method::HEAD, "/health") => health(ctx.meta.as_ref()).await,
         (&Method::GET, "/metrics") => match crate::metrics::render() {
             Some(body) => text(StatusCode::OK, "text/plain; version=0.0.4", body),
             None => text(
@@ -58,4 +63,17 @@ pub async fn handle<B>(
         _ => text(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
     };
     Ok(res)
+}
+
+/// `/health`: 200 `{"status":"ok"}` when the metadata store answers a
+/// ping, else 503 with the reason (a load balancer takes the node out).
+async fn health(meta: &dyn preflight_store::MetaStore) -> AdminResponse {
+    let failure = match tokio::time::timeout(PING_TIMEOUT, meta.ping()).await {
+        Ok(Ok(())) => return text(StatusCode::OK, "application/json", "{\"status\":\"ok\"}\n"),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no answer within {PING_TIMEOUT:?}"),
+    };
+    let mut body = serde_json::json!({ "status": "unavailable", "metadata": failure }).to_string();
+    body.push('\n');
+    text(StatusCode::SERVICE_UNAVAILABLE, "application/json", body)
 }

@@ -1,14 +1,18 @@
 //! In-memory view of bucket settings, so that the hot path (every preflight,
 //! every access check) never touches the metadata store.
 //!
-//! The cache is loaded once at startup and updated by the handlers that change
-//! a bucket, right after the metadata store committed the change.
+//! The cache is loaded at startup; [`BucketDirectory`] is the only way to
+//! change a bucket, and updates it in the same commit point as the store;
+//! the follower (`follow.rs`) reloads it when another node changed one.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use preflight_cors::CorsConfig;
-use preflight_store::{BucketRecord, MetaStore, StoreResult};
+use preflight_store::{
+    BucketRecord, BucketSetting, MetaStore, PartRecord, StoreError, StoreResult,
+};
 
 use crate::policy::{BucketPolicy, PublicAccessBlock};
 
@@ -103,22 +107,56 @@ fn deny_everything(bucket: &str) -> BucketPolicy {
         .unwrap_or_else(|e| unreachable!("the deny-everything policy of {bucket} must parse: {e}"))
 }
 
-/// Bucket name → settings.
-#[derive(Debug, Default)]
-pub struct BucketCache {
-    map: RwLock<HashMap<String, Arc<BucketEntry>>>,
+/// Bucket name → settings: the one directory of bucket settings on a node.
+///
+/// Every change of a bucket (create, delete, a setting set or cleared) goes
+/// through it: the store is written and the cache updated in one commit
+/// point, a task of its own, so a client that hangs up never leaves them
+/// apart. Changes made through other nodes (or `preflight` processes on the
+/// same SQLite file) arrive through [`crate::follow`], which swaps the whole
+/// map when the store's settings generation moves.
+pub struct BucketDirectory {
+    meta: Arc<dyn MetaStore>,
+    map: RwLock<Arc<HashMap<String, Arc<BucketEntry>>>>,
+    /// Serializes the changes of this node with the follower's reloads, so
+    /// a reload that read the store before a local change never swaps it
+    /// out after the change was applied.
+    update: tokio::sync::Mutex<()>,
+    /// The settings generation the map reflects (at least).
+    loaded: AtomicI64,
 }
 
-impl BucketCache {
+impl std::fmt::Debug for BucketDirectory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BucketDirectory")
+            .field("loaded", &self.loaded.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl BucketDirectory {
     /// Loads every bucket from the store.
-    pub async fn load(meta: &dyn MetaStore) -> StoreResult<Self> {
-        let cache = Self::default();
-        for record in meta.list_buckets().await? {
-            cache.insert(record);
-        }
-        Ok(cache)
+    pub async fn load(meta: Arc<dyn MetaStore>) -> StoreResult<Self> {
+        let generation = meta.settings_generation().await?;
+        let map = Self::read_all(meta.as_ref()).await?;
+        Ok(Self {
+            meta,
+            map: RwLock::new(Arc::new(map)),
+            update: tokio::sync::Mutex::new(()),
+            loaded: AtomicI64::new(generation),
+        })
     }
 
+    async fn read_all(meta: &dyn MetaStore) -> StoreResult<HashMap<String, Arc<BucketEntry>>> {
+        Ok(meta
+            .list_buckets()
+            .await?
+            .into_iter()
+            .map(|record| (record.name.clone(), Arc::new(BucketEntry::new(record))))
+            .collect())
+    }
+
+    /// The cached entry of a bucket (no store round trip).
     pub fn get(&self, name: &str) -> Option<Arc<BucketEntry>> {
         self.map
             .read()
@@ -127,31 +165,115 @@ impl BucketCache {
             .cloned()
     }
 
-    /// Adds or replaces a bucket's entry.
-    pub fn insert(&self, record: BucketRecord) {
-        let entry = Arc::new(BucketEntry::new(record));
-        let name = entry.record.name.clone();
-        self.map
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name, entry);
+    /// The generation the cache reflects.
+    pub fn loaded_generation(&self) -> i64 {
+        self.loaded.load(Ordering::Acquire)
     }
 
-    pub fn remove(&self, name: &str) {
-        self.map
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(name);
+    fn edit(&self, change: impl FnOnce(&mut HashMap<String, Arc<BucketEntry>>)) {
+        let mut guard = self.map.write().unwrap_or_else(|e| e.into_inner());
+        let mut next = HashMap::clone(&guard);
+        change(&mut next);
+        *guard = Arc::new(next);
     }
 
-    /// Re-reads one bucket from the store after a change was committed.
-    pub async fn refresh(&self, meta: &dyn MetaStore, name: &str) -> StoreResult<()> {
-        match meta.get_bucket(name).await? {
-            Some(record) => self.insert(record),
-            None => self.remove(name),
+    /// Creates a bucket: the row, then the cache entry, in one commit point.
+    pub async fn create(self: &Arc<Self>, record: BucketRecord) -> StoreResult<()> {
+        let dir = self.clone();
+        run_to_completion(async move {
+            let _update = dir.update.lock().await;
+            dir.meta.create_bucket(&record).await?;
+            let entry = Arc::new(BucketEntry::new(record));
+            dir.edit(|map| {
+                map.insert(entry.record.name.clone(), entry);
+            });
+            Ok(())
+        })
+        .await
+    }
+
+    /// Deletes a bucket (its settings go with its row) and aborts its
+    /// uploads, whose parts the store releases; returns them.
+    pub async fn delete(self: &Arc<Self>, name: &str) -> StoreResult<Vec<PartRecord>> {
+        let dir = self.clone();
+        let name = name.to_owned();
+        run_to_completion(async move {
+            let _update = dir.update.lock().await;
+            let parts = dir.meta.delete_bucket(&name).await;
+            // Gone from the store, or never there: gone from the cache too.
+            if matches!(parts, Ok(_) | Err(StoreError::NoSuchBucket)) {
+                dir.edit(|map| {
+                    map.remove(&name);
+                });
+            }
+            parts
+        })
+        .await
+    }
+
+    /// Sets (Some) or clears (None) one setting of a bucket: the store,
+    /// then the cache entry re-read from it, in one commit point.
+    pub async fn set(
+        self: &Arc<Self>,
+        bucket: &str,
+        setting: BucketSetting,
+        value: Option<String>,
+    ) -> StoreResult<()> {
+        let dir = self.clone();
+        let bucket = bucket.to_owned();
+        run_to_completion(async move {
+            let _update = dir.update.lock().await;
+            let written = dir
+                .meta
+                .set_bucket_setting(&bucket, setting, value.as_deref())
+                .await;
+            // Whatever the outcome, the entry is what the store now holds
+            // (an unknown outcome is settled by the follower).
+            match dir.meta.get_bucket(&bucket).await {
+                Ok(Some(record)) => {
+                    let entry = Arc::new(BucketEntry::new(record));
+                    dir.edit(|map| {
+                        map.insert(bucket.clone(), entry);
+                    });
+                }
+                Ok(None) => dir.edit(|map| {
+                    map.remove(&bucket);
+                }),
+                Err(e) => {
+                    written?;
+                    return Err(e);
+                }
+            }
+            written
+        })
+        .await
+    }
+
+    /// Reloads every bucket when `generation`, just read from the store,
+    /// is newer than what the cache reflects. Returns whether it reloaded.
+    pub async fn reload_if_behind(&self, generation: i64) -> StoreResult<bool> {
+        if generation <= self.loaded_generation() {
+            return Ok(false);
         }
-        Ok(())
+        let _update = self.update.lock().await;
+        let map = Self::read_all(self.meta.as_ref()).await?;
+        *self.map.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(map);
+        self.loaded.fetch_max(generation, Ordering::AcqRel);
+        Ok(true)
     }
+}
+
+/// Runs a store change to completion in a task of its own: a dropped
+/// `JoinHandle` does not cancel it, so the store and the cache never
+/// disagree because a client hung up.
+async fn run_to_completion<T, F>(change: F) -> StoreResult<T>
+where
+    F: Future<Output = StoreResult<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::spawn(change)
+        .await
+        .map_err(|e| StoreError::Io(std::io::Error::other(e)))?
 }
 
 #[cfg(test)]

@@ -28,3 +28,24 @@ impl std::fmt::Debug for RootCredentials {
             .finish_non_exhaustive()
     }
 }
+
+/// Where the root credentials come from.
+#[derive(Debug, Clone)]
+pub enum RootChoice {
+    /// These: from flags or the environment, or the data dir's
+    /// `credentials.json` (the embedded default).
+    Given(RootCredentials),
+    /// The ones kept in the shared metadata store, so every node has the
+    /// same; `candidate` is stored by the first node that starts.
+    Shared { candidate: RootCredentials },
+}
+
+/// Where the root credentials in use came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootSource {
+    Given,
+    /// Read from the shared metadata store.
+    SharedLoaded,
+    /// Stored in the shared metadata store by this start.
+    SharedStored,
+}

@@ -7,7 +7,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, hea
 use preflight_cors::{BucketState, CorsDecision, CorsRequest, PreflightInput, VARY_VALUE};
 use s3s::Body;
 
-use crate::buckets::BucketCache;
+use crate::buckets::BucketDirectory;
 use crate::config::VaryMode;
 use crate::errors::ErrorDoc;
 use crate::host::Target;
@@ -22,7 +22,7 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> 
 
 /// Answers a preflight request.
 pub fn preflight(
-    buckets: &BucketCache,
+    buckets: &BucketDirectory,
     vary: VaryMode,
     headers: &HeaderMap,
     target: &Target,
@@ -105,7 +105,7 @@ pub struct ActualCors {
 
 /// Evaluates an actual (non-OPTIONS) request (spec §7).
 pub fn evaluate_actual(
-    buckets: &BucketCache,
+    buckets: &BucketDirectory,
     headers: &HeaderMap,
     method: &Method,
     target: &Target,

@@ -53,6 +53,7 @@ fn default_message(code: &S3ErrorCode) -> &'static str {
         C::NotImplemented => "A header you provided implies functionality that is not implemented",
         C::InvalidArgument => "Invalid Argument",
         C::InternalError => "We encountered an internal error. Please try again.",
+        C::ServiceUnavailable => "Service is unable to handle request.",
         _ => "",
     }
 }
@@ -66,11 +67,23 @@ pub fn store_err(e: StoreError) -> S3Error {
         StoreError::BucketNotEmpty => s3_err(S3ErrorCode::BucketNotEmpty),
         StoreError::NoSuchKey => s3_err(S3ErrorCode::NoSuchKey),
         StoreError::NoSuchUpload => s3_err(S3ErrorCode::NoSuchUpload),
+        other if other.is_unavailable() => {
+            tracing::warn!(error = %other, "storage unreachable; answering 503");
+            service_unavailable()
+        }
         other => {
             tracing::error!(error = %other, "storage failure");
             s3_err(S3ErrorCode::InternalError)
         }
     }
+}
+
+/// 503 ServiceUnavailable: the metadata store (or the blob store) cannot be
+/// reached; clients retry, and the node recovers by itself when it is back.
+pub fn service_unavailable() -> S3Error {
+    let mut e = s3_err(S3ErrorCode::ServiceUnavailable);
+    e.set_status_code(StatusCode::SERVICE_UNAVAILABLE);
+    e
 }
 
 /// The S3 error for a request body that failed while it was read: a
@@ -329,6 +342,23 @@ mod tests {
                 host_id("R")
             )
         );
+    }
+
+    #[test]
+    fn unreachable_store_is_503() {
+        let e = store_err(StoreError::Backend {
+            backend: "database",
+            unavailable: true,
+            source: "connection refused".into(),
+        });
+        assert_eq!(*e.code(), S3ErrorCode::ServiceUnavailable);
+        assert_eq!(e.status_code(), Some(StatusCode::SERVICE_UNAVAILABLE));
+        let e = store_err(StoreError::Backend {
+            backend: "database",
+            unavailable: false,
+            source: "syntax error".into(),
+        });
+        assert_eq!(*e.code(), S3ErrorCode::InternalError);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use http::{HeaderValue, Request, Response, header};
 use s3s::Body;
 use s3s::service::S3Service;
 
-use crate::buckets::BucketCache;
+use crate::buckets::BucketDirectory;
 use crate::config::VaryMode;
 use crate::cors_layer;
 use crate::errors;
@@ -25,7 +25,7 @@ pub struct Front {
     pub s3: S3Service,
     /// Browser form uploads (POST Object), answered before s3s.
     pub post: Arc<PostObjectHandler>,
-    pub buckets: Arc<BucketCache>,
+    pub buckets: Arc<BucketDirectory>,
     pub host: PreflightHost,
     pub vary: VaryMode,
     /// The region credential scopes must name.

@@ -11,7 +11,10 @@ use http_body::Body as _;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use preflight_store::{FsBlobStore, SqliteMetaStore, StoreError};
+use preflight_store::{
+    BlobLocation, BlobStore, MetaLocation, MetaOptions, MetaStore, StoreError, open_blob_store,
+    open_meta_store,
+};
 use s3s::service::S3ServiceBuilder;
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -23,9 +26,9 @@ use tokio_rustls::TlsAcceptor;
 use crate::access::AccessLayer;
 use crate::admin::{self, AdminContext};
 use crate::auth::KeyAuth;
-use crate::buckets::BucketCache;
-use crate::config::RootCredentials;
+use crate::buckets::BucketDirectory;
 use crate::config::VaryMode;
+use crate::config::{RootChoice, RootCredentials, RootSource};
 use crate::errors;
 use crate::front::Front;
 use crate::host::PreflightHost;
@@ -58,7 +61,15 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     pub region: String,
     pub domain: Option<String>,
-    pub root: RootCredentials,
+    /// Metadata: `meta.sqlite` in the data dir by default, or PostgreSQL.
+    pub meta: MetaLocation,
+    /// Blobs: the data dir by default, or a shared directory or bucket.
+    pub blobs: BlobLocation,
+    /// Pool size and release grace of the metadata store.
+    pub meta_options: MetaOptions,
+    /// The blob garbage collector's periods and graces.
+    pub gc: preflight_store::GcOptions,
+    pub root: RootChoice,
     pub cors_vary: VaryMode,
     /// Where to serve `/health` (and the other admin endpoints), if at all.
     pub admin_addr: Option<SocketAddr>,
@@ -79,6 +90,16 @@ pub struct ServerConfig {
 pub enum ServerError {
     #[error("storage: {0}")]
     Store(#[from] StoreError),
+    #[error("cannot open metadata {location}: {source}")]
+    OpenMeta {
+        location: String,
+        source: StoreError,
+    },
+    #[error("cannot open blobs {location}: {source}")]
+    OpenBlobs {
+        location: String,
+        source: StoreError,
+    },
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -100,6 +121,31 @@ pub struct Server {
     admin: Option<(TcpListener, Arc<AdminContext>)>,
     /// Both listeners speak TLS when set.
     tls: Option<TlsAcceptor>,
+    root: RootCredentials,
+    root_source: RootSource,
+}
+
+/// Opens the metadata store, naming it in the error.
+pub async fn open_meta(
+    location: &MetaLocation,
+    options: &MetaOptions,
+) -> Result<Arc<dyn MetaStore>, ServerError> {
+    open_meta_store(location, options)
+        .await
+        .map_err(|source| ServerError::OpenMeta {
+            location: location.display(),
+            source,
+        })
+}
+
+/// Opens the blob store, naming it in the error.
+pub async fn open_blobs(location: &BlobLocation) -> Result<Arc<dyn BlobStore>, ServerError> {
+    open_blob_store(location)
+        .await
+        .map_err(|source| ServerError::OpenBlobs {
+            location: location.display(),
+            source,
+        })
 }
 
 impl Server {
@@ -117,11 +163,73 @@ impl Server {
         };
         std::fs::create_dir_all(&config.data_dir).map_err(StoreError::Io)?;
         crate::metrics::install();
-        let meta = Arc::new(SqliteMetaStore::open(config.data_dir.join("meta.sqlite")).await?);
-        let blobs = Arc::new(FsBlobStore::open(&config.data_dir).await?);
-        let swept = preflight_store::sweep_orphans(meta.as_ref(), blobs.as_ref()).await?;
-        tracing::info!(?swept, "startup sweep done");
-        let buckets = Arc::new(BucketCache::load(meta.as_ref()).await?);
+        let meta = open_meta(&config.meta, &config.meta_options).await?;
+        let blobs = open_blobs(&config.blobs).await?;
+        tracing::info!(
+            meta = %config.meta.display(),
+            blobs = %config.blobs.display(),
+            "stores open"
+        );
+        let (root, root_source) = match &config.root {
+            RootChoice::Given(root) => (root.clone(), RootSource::Given),
+            RootChoice::Shared { candidate } => {
+                let (stored, stored_now) = meta
+                    .root_credentials(&preflight_store::RootKeyRecord {
+                        access_key: candidate.access_key.clone(),
+                        secret_key: candidate.secret_key.clone(),
+                    })
+                    .await?;
+                let source = if stored_now {
+                    RootSource::SharedStored
+                } else {
+                    RootSource::SharedLoaded
+                };
+                let root = RootCredentials {
+                    access_key: stored.access_key,
+                    secret_key: stored.secret_key,
+                };
+                (root, source)
+            }
+        };
+        if matches!(config.meta, MetaLocation::Sqlite(_)) {
+            crate::keys::import_keys_file(meta.as_ref(), &config.data_dir)
+                .await
+                .map_err(|e| ServerError::Config(format!("importing keys.json: {e}")))?;
+        }
+        // The embedded default serves its data dir alone: nothing else can
+        // be reading or writing, so before the first request the blobs
+        // released before a restart are deleted without waiting out their
+        // grace (no GET still holds their record) and a crash's leftovers
+        // are swept whatever their age, as before the store was shared.
+        if matches!(config.meta, MetaLocation::Sqlite(_))
+            && matches!(config.blobs, BlobLocation::Fs(_))
+        {
+            let later = time::OffsetDateTime::now_utc()
+                + config.meta_options.release_grace
+                + Duration::from_secs(1);
+            loop {
+                let reaped = preflight_store::reap_released(
+                    meta.as_ref(),
+                    blobs.as_ref(),
+                    later,
+                    Duration::from_secs(60),
+                    10_000,
+                )
+                .await?;
+                if reaped == 0 {
+                    break;
+                }
+            }
+            let swept =
+                preflight_store::sweep_orphans(meta.as_ref(), blobs.as_ref(), Duration::ZERO)
+                    .await?;
+            tracing::info!(?swept, "startup sweep done");
+        }
+        // Blob GC runs in the store, on every node: due release rows are
+        // reaped, and blobs no row references are swept once they are older
+        // than a grace (another node may be about to commit a younger one).
+        preflight_store::spawn_gc(meta.clone(), blobs.clone(), config.gc.clone());
+        let buckets = Arc::new(BucketDirectory::load(meta.clone()).await?);
 
         let host = PreflightHost::new(config.domain.clone());
         let s3 = PreflightS3::new(
@@ -129,7 +237,7 @@ impl Server {
             blobs,
             buckets.clone(),
             config.region.clone(),
-            &config.root,
+            &root,
         );
         if let Some(age) = config.abort_incomplete_uploads_after {
             s3.spawn_upload_expiry(age);
@@ -137,24 +245,26 @@ impl Server {
         let s3_for_forms = s3.clone();
         let mut builder = S3ServiceBuilder::new(s3);
         builder.set_host(host.clone());
-        let keys = Arc::new(
-            KeyStore::open(&config.data_dir).map_err(|e| ServerError::Config(e.to_string()))?,
-        );
+        let keys = Arc::new(KeyStore::load(meta.clone()).await.map_err(|e| match e {
+            crate::keys::KeyError::Store(e) => ServerError::Store(e),
+            other => ServerError::Config(other.to_string()),
+        })?);
+        crate::follow::spawn(meta.clone(), buckets.clone(), keys.clone());
         let access = AccessLayer::new(
             meta.clone(),
             buckets.clone(),
             keys.clone(),
-            config.root.access_key.clone(),
+            root.access_key.clone(),
         );
-        builder.set_auth(KeyAuth::new(config.root.clone(), keys.clone()));
+        builder.set_auth(KeyAuth::new(root.clone(), keys.clone()));
         let post = Arc::new(PostObjectHandler::new(
             s3_for_forms,
             access.clone(),
-            KeyAuth::new(config.root.clone(), keys.clone()),
+            KeyAuth::new(root.clone(), keys.clone()),
             config.post_max_size,
         ));
         builder.set_access(access.clone());
-        builder.set_route(CorsRoute::new(meta, buckets.clone(), access.clone()));
+        builder.set_route(CorsRoute::new(buckets.clone(), access.clone()));
         let mut s3_config = s3s::config::S3Config::default();
         s3_config.xml_max_body_size = XML_MAX_BODY;
         s3_config.post_object_max_file_size = 64 * 1024 * 1024;
@@ -186,7 +296,8 @@ impl Server {
                     l,
                     Arc::new(AdminContext {
                         keys: keys.clone(),
-                        root_secret: config.root.secret_key.clone(),
+                        meta: meta.clone(),
+                        root_secret: root.secret_key.clone(),
                     }),
                 ))
             }
@@ -203,7 +314,19 @@ impl Server {
             limits: config.limits,
             admin,
             tls,
+            root,
+            root_source,
         })
+    }
+
+    /// The root credentials in use.
+    pub fn root(&self) -> &RootCredentials {
+        &self.root
+    }
+
+    /// Where [`Server::root`] came from.
+    pub fn root_source(&self) -> RootSource {
+        self.root_source
     }
 
     pub fn local_addr(&self) -> SocketAddr {

@@ -8,6 +8,8 @@
 //! Every call needs `Authorization: Bearer <root secret key>`. The admin
 //! listener is plain HTTP: keep it on loopback or a private network.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use http_body_util::Full;
@@ -49,8 +51,8 @@ fn authorized(headers: &HeaderMap, root_secret: &str) -> bool {
 }
 
 /// Answers a `/admin/keys` request; `None` for other paths.
-pub fn handle(
-    keys: &KeyStore,
+pub async fn handle(
+    keys: &Arc<KeyStore>,
     root_secret: &str,
     method: &Method,
     path: &str,
@@ -70,7 +72,7 @@ pub fn handle(
     let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
     Some(match (method, name.is_empty()) {
         (&Method::GET, true) => json_response(StatusCode::OK, json!({ "users": keys.list() })),
-        (&Method::POST, false) => match keys.add(&name) {
+        (&Method::POST, false) => match keys.add(&name).await {
             Ok(k) => {
                 tracing::info!(user = %k.name, access_key = %k.access_key, "access key created");
                 json_response(
@@ -86,7 +88,7 @@ pub fn handle(
             }
             Err(e) => key_error(e),
         },
-        (&Method::DELETE, false) => match keys.remove(&name) {
+        (&Method::DELETE, false) => match keys.remove(&name).await {
             Ok(()) => {
                 tracing::info!(user = %name, "access key removed");
                 let mut res = Response::new(Full::new(Bytes::new()));
@@ -107,8 +109,12 @@ fn key_error(e: KeyError) -> AdminResponse {
         KeyError::InvalidName(_) => StatusCode::BAD_REQUEST,
         KeyError::Exists(_) => StatusCode::CONFLICT,
         KeyError::NoSuchUser(_) => StatusCode::NOT_FOUND,
-        KeyError::Io { .. } | KeyError::Corrupt { .. } => {
-            tracing::error!(error = %e, "keys file");
+        _ if e.is_unavailable() => {
+            tracing::warn!(error = %e, "metadata store unreachable");
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        KeyError::Store(_) | KeyError::Io { .. } | KeyError::Corrupt { .. } => {
+            tracing::error!(error = %e, "access keys");
             StatusCode::INTERNAL_SERVER_ERROR
         }
     };
@@ -128,11 +134,15 @@ mod tests {
         h
     }
 
-    #[test]
-    fn routes_and_auth() {
-        let keys = KeyStore::in_memory();
+    #[tokio::test]
+    async fn routes_and_auth() {
+        let keys = Arc::new(KeyStore::in_memory());
         let ok = bearer("root-secret");
-        assert!(handle(&keys, "root-secret", &Method::GET, "/health", &ok).is_none());
+        assert!(
+            handle(&keys, "root-secret", &Method::GET, "/health", &ok)
+                .await
+                .is_none()
+        );
         let res = handle(
             &keys,
             "root-secret",
@@ -140,6 +150,7 @@ mod tests {
             "/admin/keys",
             &bearer("nope"),
         )
+        .await
         .unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
         let res = handle(
@@ -149,6 +160,7 @@ mod tests {
             "/admin/keys/alice",
             &ok,
         )
+        .await
         .unwrap();
         assert_eq!(res.status(), StatusCode::CREATED);
         let res = handle(
@@ -158,9 +170,12 @@ mod tests {
             "/admin/keys/alice",
             &ok,
         )
+        .await
         .unwrap();
         assert_eq!(res.status(), StatusCode::CONFLICT);
-        let res = handle(&keys, "root-secret", &Method::GET, "/admin/keys", &ok).unwrap();
+        let res = handle(&keys, "root-secret", &Method::GET, "/admin/keys", &ok)
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::OK);
         let res = handle(
             &keys,
@@ -169,6 +184,7 @@ mod tests {
             "/admin/keys/alice",
             &ok,
         )
+        .await
         .unwrap();
         assert_eq!(res.status(), StatusCode::NO_CONTENT);
         let res = handle(
@@ -178,6 +194,7 @@ mod tests {
             "/admin/keys/alice",
             &ok,
         )
+        .await
         .unwrap();
         assert_eq!(res.status(), StatusCode::NOT_FOUND);
     }

@@ -178,16 +178,12 @@ pub async fn put_bucket_acl(
         input.access_control_policy.as_ref(),
         &s3.owner,
     )?;
-    s3.meta
-        .set_bucket_setting(
+    s3.buckets
+        .set(
             &input.bucket,
             preflight_store::BucketSetting::Acl,
-            Some(acl),
+            Some(acl.to_owned()),
         )
-        .await
-        .map_err(store_err)?;
-    s3.buckets
-        .refresh(s3.meta.as_ref(), &input.bucket)
         .await
         .map_err(store_err)?;
     Ok(S3Response::new(PutBucketAclOutput::default()))

@@ -6,9 +6,9 @@ use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use time::OffsetDateTime;
 
+use super::PreflightS3;
 use super::acl::canned_bucket_acl;
 use super::headers::refuse_grant_headers;
-use super::{PreflightS3, commit_point};
 use crate::errors::{s3_err, store_err};
 
 /// Prefixes and suffixes S3 reserves for access points, Object Lambda,
@@ -100,20 +100,14 @@ pub async fn create_bucket(
         public_access_block: None,
     };
     // The row and the cache entry go together, even if the client hangs up.
-    let owned = s3.clone();
-    commit_point(async move {
-        match owned.meta.create_bucket(&record).await {
-            Ok(()) => {}
-            // Every bucket belongs to the one account of this server.
-            Err(StoreError::BucketExists) => {
-                return Err(s3_err(S3ErrorCode::BucketAlreadyOwnedByYou));
-            }
-            Err(e) => return Err(store_err(e)),
+    match s3.buckets.create(record).await {
+        Ok(()) => {}
+        // Every bucket belongs to the one account of this server.
+        Err(StoreError::BucketExists) => {
+            return Err(s3_err(S3ErrorCode::BucketAlreadyOwnedByYou));
         }
-        owned.buckets.insert(record);
-        Ok(())
-    })
-    .await?;
+        Err(e) => return Err(store_err(e)),
+    }
     Ok(S3Response::new(CreateBucketOutput {
         location: Some(format!("/{}", input.bucket)),
     }))
@@ -136,18 +130,15 @@ pub async fn delete_bucket(
 ) -> S3Result<S3Response<DeleteBucketOutput>> {
     let name = &req.input.bucket;
     s3.bucket(name)?;
-    // Uploads in progress are aborted with the bucket, as in S3; the commit
-    // and the release of their parts run to completion together.
-    let owned = s3.clone();
-    let bucket = name.clone();
-    commit_point(async move {
-        let parts = owned.meta.delete_bucket(&bucket).await.map_err(store_err)?;
-        // The CORS configuration, ACL and policy go with the bucket's row.
-        owned.buckets.remove(&bucket);
-        owned.discard_parts(parts).await;
-        Ok(())
-    })
-    .await?;
+    // Uploads in progress are aborted with the bucket, as in S3: the store
+    // releases their parts in the same transaction. The CORS configuration,
+    // ACL and policy go with the bucket's row, and its cache entry with it.
+    let parts = s3.buckets.delete(name).await.map_err(store_err)?;
+    if !parts.is_empty() {
+        let owned = s3.clone();
+        // Run to completion even if the client hangs up.
+        let _ = tokio::spawn(async move { owned.reap_due_now().await }).await;
+    }
     Ok(S3Response::with_status(
         DeleteBucketOutput::default(),
         http::StatusCode::NO_CONTENT,

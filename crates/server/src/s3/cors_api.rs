@@ -9,13 +9,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use preflight_cors::CorsConfig;
-use preflight_store::{BucketSetting, MetaStore};
+use preflight_store::BucketSetting;
 use s3s::route::S3Route;
 use s3s::{Body, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
 use super::integrity::verify_integrity;
 use crate::access::{AccessLayer, AccessQuery};
-use crate::buckets::BucketCache;
+use crate::buckets::BucketDirectory;
 use crate::errors::{ErrorDoc, s3_err, store_err};
 use crate::host::Target;
 use crate::request::{Operation, RequestContext};
@@ -25,18 +25,13 @@ use crate::request::{Operation, RequestContext};
 const MAX_CORS_BODY: usize = 64 * 1024 + 1;
 
 pub struct CorsRoute {
-    meta: Arc<dyn MetaStore>,
-    buckets: Arc<BucketCache>,
+    buckets: Arc<BucketDirectory>,
     access: AccessLayer,
 }
 
 impl CorsRoute {
-    pub fn new(meta: Arc<dyn MetaStore>, buckets: Arc<BucketCache>, access: AccessLayer) -> Self {
-        Self {
-            meta,
-            buckets,
-            access,
-        }
+    pub fn new(buckets: Arc<BucketDirectory>, access: AccessLayer) -> Self {
+        Self { buckets, access }
     }
 }
 
@@ -122,12 +117,8 @@ impl CorsRoute {
             S3Error::with_message(code, e.message())
         })?;
         let xml = config.to_xml();
-        self.meta
-            .set_bucket_setting(bucket, BucketSetting::Cors, Some(&xml))
-            .await
-            .map_err(store_err)?;
         self.buckets
-            .refresh(self.meta.as_ref(), bucket)
+            .set(bucket, BucketSetting::Cors, Some(xml))
             .await
             .map_err(store_err)?;
         tracing::info!(
@@ -140,12 +131,8 @@ impl CorsRoute {
     }
 
     async fn delete_bucket_cors(&self, bucket: &str) -> S3Result<S3Response<Body>> {
-        self.meta
-            .set_bucket_setting(bucket, BucketSetting::Cors, None)
-            .await
-            .map_err(store_err)?;
         self.buckets
-            .refresh(self.meta.as_ref(), bucket)
+            .set(bucket, BucketSetting::Cors, None)
             .await
             .map_err(store_err)?;
         Ok(S3Response::with_status(

@@ -21,33 +21,33 @@ use preflight_store::{BlobId, BlobStore, MetaStore};
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result};
 
-use crate::buckets::{BucketCache, BucketEntry};
+use crate::buckets::{BucketDirectory, BucketEntry};
 use crate::config::RootCredentials;
 use crate::errors::s3_err;
 
 /// The largest object a single PUT may create: 5 GiB.
 pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 
-/// How long a replaced or deleted object's blobs outlive it.
-const GC_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long the release rows claimed by [`PreflightS3::reap_due_now`] stay
+/// hidden from the other reapers, and how many it claims.
+const REAP_LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+const REAP_BATCH: usize = 10_000;
 
 /// Shared state of the S3 operations.
 #[derive(Clone)]
 pub struct PreflightS3 {
     meta: Arc<dyn MetaStore>,
     blobs: Arc<dyn BlobStore>,
-    buckets: Arc<BucketCache>,
+    buckets: Arc<BucketDirectory>,
     region: String,
     owner: Owner,
-    /// How long unreferenced blobs stay readable (see `release_blobs`).
-    gc_grace: std::time::Duration,
 }
 
 impl PreflightS3 {
     pub fn new(
         meta: Arc<dyn MetaStore>,
         blobs: Arc<dyn BlobStore>,
-        buckets: Arc<BucketCache>,
+        buckets: Arc<BucketDirectory>,
         region: String,
         root: &RootCredentials,
     ) -> Self {
@@ -57,7 +57,6 @@ impl PreflightS3 {
             buckets,
             region,
             owner: owner_of(&root.access_key),
-            gc_grace: GC_GRACE,
         }
     }
 
@@ -107,61 +106,49 @@ impl PreflightS3 {
         Ok(received)
     }
 
-    /// Deletes blobs that a committed change left unreferenced, after a
-    /// grace period: a GET that read the old metadata just before the change
-    /// may still be about to open them (every part of a multipart object is
-    /// opened only when the stream reaches it). A crash before the deletion
-    /// leaves orphans, which the startup sweep reclaims; a failure only leaks
-    /// space, so it is logged.
-    async fn release_blobs(&self, blobs: impl IntoIterator<Item = BlobId>) {
-        let ids: Vec<BlobId> = blobs.into_iter().collect();
-        if ids.is_empty() {
-            return;
+    /// Deletes the blobs whose release rows are due now (the parts of an
+    /// aborted upload or of a deleted bucket's uploads need no grace: no GET
+    /// reads a part of an upload in progress), so that they are gone when
+    /// the client gets its answer, as before the GC moved into the store. A
+    /// failure only leaves them to the background reaper.
+    async fn reap_due_now(&self) {
+        let reaped = preflight_store::reap_released(
+            self.meta.as_ref(),
+            self.blobs.as_ref(),
+            time::OffsetDateTime::now_utc(),
+            REAP_LEASE,
+            REAP_BATCH,
+        )
+        .await;
+        if let Err(e) = reaped {
+            tracing::warn!(error = %e, "could not delete released parts now; the reaper will");
         }
-        let store = self.blobs.clone();
-        let grace = self.gc_grace;
-        tokio::spawn(async move {
-            tokio::time::sleep(grace).await;
-            for id in ids {
-                if let Err(e) = store.delete(&id).await {
-                    tracing::warn!(blob = %id, error = %e, "could not delete unreferenced blob");
-                }
-            }
-        });
     }
 
-    /// The end of a commit point that points a name at new blobs: `put` is
-    /// the metadata commit; the blobs of what it replaced are released, or,
-    /// if it failed, the new blobs, which nothing references.
-    async fn record_new_blobs<R>(
+    /// The end of a commit point that points a name at a new blob: `put` is
+    /// the metadata commit. Once it committed, the store has recorded the
+    /// blobs of what it replaced for release (the reaper deletes them after
+    /// the grace, on whichever node). If it definitely failed (NoSuchBucket,
+    /// NoSuchUpload...), the new blobs, which nothing references, are
+    /// deleted at once; if its outcome is unknown (the store could not be
+    /// reached), they may be referenced after all, and are left to the
+    /// orphan sweep, which only deletes what no row references.
+    async fn commit_new_blobs<R>(
         &self,
-        put: impl Future<Output = preflight_store::StoreResult<Option<R>>>,
+        put: impl Future<Output = preflight_store::StoreResult<R>>,
         new_blobs: impl FnOnce() -> Vec<BlobId>,
-        old_blobs: impl FnOnce(R) -> Vec<BlobId>,
-    ) -> S3Result<()> {
+    ) -> S3Result<R> {
         match put.await {
-            Ok(replaced) => {
-                if let Some(old) = replaced {
-                    self.release_blobs(old_blobs(old)).await;
-                }
-                Ok(())
-            }
+            Ok(replaced) => Ok(replaced),
             Err(e) => {
-                self.release_blobs(new_blobs()).await;
+                if !e.is_unavailable() {
+                    for id in new_blobs() {
+                        if let Err(e) = self.blobs.delete(&id).await {
+                            tracing::warn!(blob = %id, error = %e, "could not delete the blob of a failed write");
+                        }
+                    }
+                }
                 Err(crate::errors::store_err(e))
-            }
-        }
-    }
-
-    /// Deletes the parts of aborted uploads at once. Unlike an object's
-    /// blobs they need no grace period: no GET ever reads a part of an
-    /// upload in progress, and a CompleteMultipartUpload racing the abort
-    /// fails with NoSuchUpload in its transaction. Failures only leak space
-    /// until the startup sweep, so they are logged.
-    async fn discard_parts(&self, parts: Vec<preflight_store::PartRecord>) {
-        for part in parts {
-            if let Err(e) = self.blobs.delete(&part.blob).await {
-                tracing::warn!(blob = %part.blob, error = %e, "could not delete an aborted part");
             }
         }
     }
@@ -171,7 +158,7 @@ impl PreflightS3 {
 ///
 /// hyper drops a request's future when the client hangs up, at whatever
 /// await it had reached. Everything from "the blob is durable" on (the
-/// metadata commit, the release of the blobs it replaced, the cache update)
+/// metadata commit, the deletion of its own blobs when it failed)
 /// goes into `commit`, so it is never half done: a dropped `JoinHandle` does
 /// not cancel its task.
 pub(crate) async fn commit_point<T, F>(commit: F) -> S3Result<T>

@@ -86,11 +86,9 @@ async fn commit_part(
             last_modified: OffsetDateTime::now_utc(),
             checksums: written.checksums,
         };
-        s3.record_new_blobs(
-            s3.meta.put_part(&upload_id, &part),
-            || vec![part.blob.clone()],
-            |old| vec![old.blob],
-        )
+        s3.commit_new_blobs(s3.meta.put_part(&upload_id, &part), || {
+            vec![part.blob.clone()]
+        })
         .await?;
         Ok(part)
     })
@@ -243,17 +241,13 @@ pub async fn complete_multipart_upload(
     let owned = s3.clone();
     let upload_id = input.upload_id.clone();
     let record = commit_point(async move {
-        let (replaced, unused) = owned
+        // The store releases the replaced object's blobs and the unused
+        // parts in the same transaction.
+        owned
             .meta
             .complete_upload(&upload_id, &record)
             .await
             .map_err(store_err)?;
-        if let Some(old) = replaced {
-            owned.release_blobs(old.layout.blobs()).await;
-        }
-        owned
-            .release_blobs(unused.into_iter().map(|p| p.blob))
-            .await;
         Ok(record)
     })
     .await?;
@@ -284,12 +278,13 @@ pub(super) async fn abort_upload(s3: &PreflightS3, upload_id: &str) -> S3Result<
     let owned = s3.clone();
     let upload_id = upload_id.to_owned();
     commit_point(async move {
-        let parts = owned
+        // The store releases the parts in the same transaction, due now.
+        owned
             .meta
             .abort_upload(&upload_id)
             .await
             .map_err(store_err)?;
-        owned.discard_parts(parts).await;
+        owned.reap_due_now().await;
         Ok(())
     })
     .await

@@ -49,12 +49,8 @@ pub async fn commit_object(
             headers,
             layout: ObjectLayout::Single { blob: written.blob },
         };
-        s3.record_new_blobs(
-            s3.meta.put_object(&record),
-            || record.layout.blobs(),
-            |old| old.layout.blobs(),
-        )
-        .await?;
+        s3.commit_new_blobs(s3.meta.put_object(&record), || record.layout.blobs())
+            .await?;
         Ok(record)
     })
     .await
@@ -172,10 +168,13 @@ pub async fn delete_object(
     s3.bucket(&input.bucket)?;
     let owned = s3.clone();
     commit_point(async move {
-        let removed = owned.meta.delete_object(&input.bucket, &input.key).await;
-        if let Some(old) = removed.map_err(store_err)? {
-            owned.release_blobs(old.layout.blobs()).await;
-        }
+        // The store releases the removed object's blobs in the same
+        // transaction.
+        owned
+            .meta
+            .delete_object(&input.bucket, &input.key)
+            .await
+            .map_err(store_err)?;
         Ok(())
     })
     .await?;
@@ -208,10 +207,7 @@ pub async fn delete_objects(
         let mut errors = Vec::new();
         for id in input.delete.objects {
             match owned.meta.delete_object(&input.bucket, &id.key).await {
-                Ok(old) => {
-                    if let Some(old) = old {
-                        owned.release_blobs(old.layout.blobs()).await;
-                    }
+                Ok(_) => {
                     if !quiet {
                         deleted.push(DeletedObject {
                             key: Some(id.key),

@@ -40,12 +40,8 @@ async fn set_setting(
     setting: BucketSetting,
     value: Option<&str>,
 ) -> S3Result<()> {
-    s3.meta
-        .set_bucket_setting(bucket, setting, value)
-        .await
-        .map_err(store_err)?;
     s3.buckets
-        .refresh(s3.meta.as_ref(), bucket)
+        .set(bucket, setting, value.map(str::to_owned))
         .await
         .map_err(store_err)
 }
