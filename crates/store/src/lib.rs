@@ -16,6 +16,7 @@
 //! task of its own.
 
 mod blob_fs;
+mod blob_opendal;
 mod error;
 mod gc;
 mod meta_sqlite;
@@ -23,6 +24,9 @@ mod open;
 mod types;
 
 pub use blob_fs::FsBlobStore;
+pub use blob_opendal::{
+    OpenDalBlobStore, OpenDalFailure, OpenDalOptions, PART_CONCURRENCY, PART_SIZE,
+};
 pub use error::{StoreError, StoreResult};
 pub use gc::{SweepReport, sweep_orphans};
 pub use meta_sqlite::SqliteMetaStore;
