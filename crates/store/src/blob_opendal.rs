@@ -517,8 +517,17 @@ fn config_error(message: String) -> StoreError {
 /// An OpenDAL error as a [`StoreError::Backend`] naming the location and
 /// saying why in words.
 fn failure(backend: &'static str, label: &str, e: opendal::Error) -> StoreError {
-    // Retried temporary errors come back marked persistent.
-    let unavailable = e.is_temporary() || e.is_persistent() || e.kind() == ErrorKind::RateLimited;
+    let unavailable = match answered_status(&e) {
+        // The backend answered: unavailable when it says so (5xx, 429).
+        Some(status) => status >= 500 || status == 429 || status == 499,
+        // No answer: a connection failure or a timeout. The retry layer
+        // marks every error it returns persistent, so that cannot tell
+        // temporary ones from others; the kind can.
+        None => {
+            e.kind() == ErrorKind::RateLimited
+                || (e.kind() == ErrorKind::Unexpected && (e.is_temporary() || e.is_persistent()))
+        }
+    };
     StoreError::Backend {
         backend,
         unavailable,
@@ -528,6 +537,19 @@ fn failure(backend: &'static str, label: &str, e: opendal::Error) -> StoreError 
             inner: e,
         }),
     }
+}
+
+/// The HTTP status of the backend's answer, when the error is one.
+///
+/// OpenDAL keeps the answer only as text, in the error's `response`
+/// context (`response: Parts { status: 403, … }`), so this reads it from
+/// the error's display. Should that format change, every answer is taken
+/// for no answer (still a failure, just classified by kind alone).
+fn answered_status(e: &opendal::Error) -> Option<u16> {
+    let text = e.to_string();
+    let (_, after) = text.split_once("response: Parts { status: ")?;
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 /// The source of an OpenDAL [`StoreError::Backend`]: one line such as
@@ -553,11 +575,25 @@ impl fmt::Display for OpenDalFailure {
             ErrorKind::PermissionDenied => {
                 return f.write_str("access denied (credentials refused)");
             }
+            // OpenDAL files S3's NoSuchBucket under ConfigInvalid.
+            ErrorKind::NotFound | ErrorKind::ConfigInvalid
+                if answered_status(&self.inner) == Some(404) =>
+            {
+                return f.write_str("not found (no such bucket or container?)");
+            }
             ErrorKind::NotFound => return f.write_str("not found (no such bucket or container?)"),
             ErrorKind::ConfigInvalid => write!(f, "invalid configuration ({})", self.inner)?,
             ErrorKind::RateLimited => f.write_str("throttled by the backend")?,
-            _ if self.unavailable => write!(f, "unreachable ({})", root_cause(&self.inner))?,
-            _ => write!(f, "{}", self.inner)?,
+            _ => match answered_status(&self.inner) {
+                Some(status) if self.unavailable => {
+                    write!(f, "unavailable (it answered HTTP {status})")?;
+                }
+                Some(status) => write!(f, "refused (HTTP {status}): {}", self.inner)?,
+                None if self.unavailable => {
+                    write!(f, "unreachable ({})", root_cause(&self.inner))?;
+                }
+                None => write!(f, "{}", self.inner)?,
+            },
         }
         Ok(())
     }

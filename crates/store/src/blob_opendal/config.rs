@@ -210,13 +210,15 @@ impl Target {
                         ));
                     }
                 };
-                let mut config = AzblobConfig::default();
-                config.container = self.bucket.clone();
-                config.root = Some(self.root());
-                config.endpoint = Some(endpoint);
-                config.account_name = account;
-                config.account_key = var("AZURE_STORAGE_KEY");
-                config.sas_token = var("AZURE_STORAGE_SAS_TOKEN");
+                let config = AzblobConfig {
+                    container: self.bucket.clone(),
+                    root: Some(self.root()),
+                    endpoint: Some(endpoint),
+                    account_name: account,
+                    account_key: var("AZURE_STORAGE_KEY"),
+                    sas_token: var("AZURE_STORAGE_SAS_TOKEN"),
+                    ..AzblobConfig::default()
+                };
                 Ok(ServiceConfig::Azblob(Box::new(config)))
             }
         }
@@ -232,10 +234,13 @@ pub(crate) enum ServiceConfig {
     Azblob(Box<AzblobConfig>),
 }
 
-/// The URL without its query, for messages.
+/// The URL without its query and user info, for messages (a secret put
+/// there by mistake is not echoed).
 fn without_query(url: &url::Url) -> String {
     let mut url = url.clone();
     url.set_query(None);
+    let _ = url.set_password(None);
+    let _ = url.set_username("");
     url.to_string()
 }
 

@@ -61,6 +61,40 @@ fn errors_name_the_location_and_the_reason() {
     );
     assert!(retried.is_unavailable());
 
+    // Retried, then given up: a permission error stays one.
+    let denied = failure(
+        "s3",
+        "s3://b",
+        opendal::Error::new(ErrorKind::PermissionDenied, "AccessDenied").set_persistent(),
+    );
+    assert!(!denied.is_unavailable(), "{denied}");
+
+    // Answers: 5xx is unavailable, other statuses are not, retried or not.
+    let answer = |status: u16| {
+        // What OpenDAL's `with_error_response_context` records.
+        let (parts, ()) = http::Response::builder()
+            .status(status)
+            .body(())
+            .unwrap()
+            .into_parts();
+        opendal::Error::new(ErrorKind::Unexpected, "<Error/>")
+            .with_context("response", format!("{parts:?}"))
+            .set_persistent()
+    };
+    let busy = failure("s3", "s3://b", answer(503));
+    assert!(busy.is_unavailable(), "{busy}");
+    assert_eq!(
+        busy.to_string(),
+        "s3: s3://b: unavailable (it answered HTTP 503)"
+    );
+    let odd = failure("s3", "s3://b", answer(400));
+    assert!(!odd.is_unavailable(), "{odd}");
+    assert!(
+        odd.to_string()
+            .starts_with("s3: s3://b: refused (HTTP 400)"),
+        "{odd}"
+    );
+
     let other = failure(
         "s3",
         "s3://b",
