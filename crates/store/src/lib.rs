@@ -10,13 +10,26 @@
 //! fsynced, renamed into place and its directory fsynced
 //! ([`BlobWriter::finish`]); only then does one metadata transaction point the
 //! object at the new blob. That transaction is the commit point: a crash before
-//! it leaves an orphan blob (swept at startup), never a half-written object.
+//! it leaves an orphan blob, never a half-written object.
 //! A commit point, once started, runs to completion even when its caller is
 //! dropped (a client hanging up): [`SqliteMetaStore`] runs every write in a
 //! task of its own.
+//!
+//! Blobs are collected without coordination between nodes (see the `gc`
+//! module): a write that leaves blobs unreferenced records release rows in the
+//! same transaction, and any node's reaper ([`reap_released`], run by
+//! [`spawn_gc`]) claims the due rows under a lease, deletes the blobs and
+//! forgets the rows. The orphans of crashed writes are removed by a periodic
+//! sweep ([`sweep_orphans`]) once they are older than a grace period.
 
 mod blob_fs;
+<<<<<<< HEAD
 mod blob_opendal;
+=======
+// The crate's own tests run the suites on SQLite and the filesystem too.
+#[cfg(any(test, feature = "testing"))]
+pub mod conformance;
+>>>>>>> i11-sqlite
 mod error;
 mod gc;
 mod meta_sqlite;
@@ -28,7 +41,7 @@ pub use blob_opendal::{
     OpenDalBlobStore, OpenDalFailure, OpenDalOptions, PART_CONCURRENCY, PART_SIZE,
 };
 pub use error::{StoreError, StoreResult};
-pub use gc::{SweepReport, sweep_orphans};
+pub use gc::{GcOptions, SweepReport, reap_released, spawn_gc, sweep_orphans};
 pub use meta_sqlite::SqliteMetaStore;
 pub use open::{
     BlobLocation, MetaLocation, MetaOptions, OPENDAL_SCHEMES, open_blob_store, open_meta_store,

@@ -40,12 +40,18 @@ use rows::*;
 const MAX_CONNECTIONS: u32 = 4;
 /// How long a writer waits on another process holding the write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the blobs of a replaced or deleted object stay readable unless
+/// [`SqliteMetaStore::with_release_grace`] says otherwise.
+const DEFAULT_RELEASE_GRACE: Duration = Duration::from_secs(60);
+/// Rows read per query by [`MetaStore::referenced_blobs`].
+const REFERENCE_PAGE: i64 = 1000;
 
 /// [`MetaStore`] on one SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteMetaStore {
     pool: SqlitePool,
     write_lock: Arc<Mutex<()>>,
+    release_grace: Duration,
 }
 
 /// A write transaction and the in-process lock that serializes it.
@@ -78,7 +84,17 @@ impl SqliteMetaStore {
         Ok(SqliteMetaStore {
             pool,
             write_lock: Arc::new(Mutex::new(())),
+            release_grace: DEFAULT_RELEASE_GRACE,
         })
+    }
+
+    /// Sets how long the blobs of a replaced or deleted object stay
+    /// readable after the write (a GET that read the old record may still
+    /// be opening them): their release rows are due that much later.
+    #[must_use]
+    pub fn with_release_grace(mut self, grace: Duration) -> Self {
+        self.release_grace = grace;
+        self
     }
 
     /// Closes every connection; later calls fail.
@@ -473,57 +489,117 @@ impl MetaStore for SqliteMetaStore {
             .await
     }
 
-    async fn release_blobs(
-        &self,
-        _blobs: &[BlobId],
-        _not_before: OffsetDateTime,
-    ) -> StoreResult<()> {
-        Err(not_yet("release_blobs"))
+    async fn release_blobs(&self, blobs: &[BlobId], not_before: OffsetDateTime) -> StoreResult<()> {
+        if blobs.is_empty() {
+            return Ok(());
+        }
+        let blobs = blobs.to_vec();
+        self.run_write(move |s| async move {
+            let mut w = s.begin_write().await?;
+            record_releases(w.conn(), &blobs, time_to_db(not_before)?).await?;
+            w.commit().await
+        })
+        .await
     }
 
     async fn claim_released_blobs(
         &self,
-        _now: OffsetDateTime,
-        _lease: Duration,
-        _limit: usize,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: usize,
     ) -> StoreResult<Vec<BlobId>> {
-        Err(not_yet("claim_released_blobs"))
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let now = time_to_db(now)?;
+        let until = now.saturating_add(duration_to_db(lease));
+        self.run_write(move |s| async move {
+            let mut w = s.begin_write().await?;
+            let rows = sqlx::query(
+                "UPDATE blob_releases SET claimed_until = $1
+                 WHERE blob IN (
+                     SELECT blob FROM blob_releases
+                     WHERE not_before <= $2 AND (claimed_until IS NULL OR claimed_until <= $2)
+                     ORDER BY not_before LIMIT $3)
+                 RETURNING blob",
+            )
+            .bind(until)
+            .bind(now)
+            .bind(limit_to_db(limit))
+            .fetch_all(w.conn())
+            .await?;
+            let ids = rows
+                .iter()
+                .map(|row| row.try_get("blob").map(BlobId))
+                .collect::<Result<Vec<_>, _>>()?;
+            w.commit().await?;
+            Ok(ids)
+        })
+        .await
     }
 
-    async fn forget_released_blobs(&self, _blobs: &[BlobId]) -> StoreResult<()> {
-        Err(not_yet("forget_released_blobs"))
+    async fn forget_released_blobs(&self, blobs: &[BlobId]) -> StoreResult<()> {
+        if blobs.is_empty() {
+            return Ok(());
+        }
+        let blobs = blobs.to_vec();
+        self.run_write(move |s| async move {
+            let mut w = s.begin_write().await?;
+            for blob in &blobs {
+                sqlx::query("DELETE FROM blob_releases WHERE blob = $1")
+                    .bind(&blob.0)
+                    .execute(w.conn())
+                    .await?;
+            }
+            w.commit().await
+        })
+        .await
     }
 
     fn referenced_blobs(&self) -> BoxStream<'_, StoreResult<BlobId>> {
-        futures::stream::once(async { self.referenced_blobs_all().await })
-            .flat_map(|listed| match listed {
-                Ok(ids) => futures::stream::iter(ids.into_iter().map(Ok)).boxed(),
-                Err(e) => futures::stream::iter([Err(e)]).boxed(),
-            })
-            .boxed()
+        futures::stream::try_unfold(Some(ReferenceScan::Parts(None)), move |scan| async move {
+            match scan {
+                None => Ok(None),
+                Some(scan) => self.reference_page(scan).await.map(Some),
+            }
+        })
+        .map_ok(|page: Vec<BlobId>| futures::stream::iter(page.into_iter().map(Ok)))
+        .try_flatten()
+        .boxed()
     }
 
-    async fn create_user_key(&self, _key: &UserKeyRecord) -> StoreResult<()> {
-        Err(not_yet("create_user_key"))
+    async fn create_user_key(&self, key: &UserKeyRecord) -> StoreResult<()> {
+        let key = key.clone();
+        self.run_write(|s| async move { s.create_user_key_now(&key).await })
+            .await
     }
 
-    async fn delete_user_key(&self, _name: &str) -> StoreResult<()> {
-        Err(not_yet("delete_user_key"))
+    async fn delete_user_key(&self, name: &str) -> StoreResult<()> {
+        let name = name.to_owned();
+        self.run_write(|s| async move { s.delete_user_key_now(&name).await })
+            .await
     }
 
     async fn list_user_keys(&self) -> StoreResult<Vec<UserKeyRecord>> {
-        Err(not_yet("list_user_keys"))
+        let sql = format!("SELECT {USER_KEY_COLUMNS} FROM user_keys ORDER BY name");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(user_key_from_row).collect()
     }
 
     async fn root_credentials(
         &self,
-        _candidate: &RootKeyRecord,
+        candidate: &RootKeyRecord,
     ) -> StoreResult<(RootKeyRecord, bool)> {
-        Err(not_yet("root_credentials"))
+        let candidate = candidate.clone();
+        self.run_write(|s| async move { s.root_credentials_now(&candidate).await })
+            .await
     }
 
     async fn settings_generation(&self) -> StoreResult<i64> {
-        Err(not_yet("settings_generation"))
+        let row = sqlx::query("SELECT generation FROM settings_generation WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("generation")?)
     }
 
     async fn watch_settings(&self) -> StoreResult<Option<BoxStream<'static, StoreResult<i64>>>> {
@@ -536,31 +612,143 @@ impl MetaStore for SqliteMetaStore {
     }
 }
 
-// SEAM STUB: replaced by the real implementation (issue 11).
-fn not_yet(what: &str) -> StoreError {
-    StoreError::Corrupt(format!("{what} is not implemented yet for SQLite"))
+/// Where [`MetaStore::referenced_blobs`] has got to: the table being read
+/// and the last row read (keyset pagination, one short query per page, so
+/// no transaction or lock is held across pages).
+///
+/// Tables are read in the order in which a reference moves: a part's blob
+/// moves into an object (complete), an object's into a release row
+/// (replace, delete). A reference that moves while the scan runs therefore
+/// moves into a table not read yet, and is still seen. Blobs that become
+/// referenced while the scan runs are new, hence younger than the orphan
+/// sweep's grace.
+enum ReferenceScan {
+    /// Parts after this (upload_id, number).
+    Parts(Option<(String, i64)>),
+    /// Objects after this (bucket, key).
+    Objects(Option<(String, String)>),
+    /// Release rows after this blob id.
+    Releases(Option<String>),
 }
 
 impl SqliteMetaStore {
-    async fn referenced_blobs_all(&self) -> StoreResult<Vec<BlobId>> {
-        // One read transaction: a consistent snapshot of objects and parts,
-        // so a part's blob moving into an object is seen exactly once.
-        let mut tx = self.pool.begin().await?;
-        let mut ids = Vec::new();
-        // Stream rows: a store can hold many objects.
-        let mut layouts = sqlx::query("SELECT layout FROM objects").fetch(&mut *tx);
-        while let Some(row) = layouts.try_next().await? {
-            ids.extend(layout_from_row(&row)?.blobs());
+    /// Reads one page of [`ReferenceScan`]; returns its blobs and where to
+    /// go on (`None`: done).
+    async fn reference_page(
+        &self,
+        scan: ReferenceScan,
+    ) -> StoreResult<(Vec<BlobId>, Option<ReferenceScan>)> {
+        match scan {
+            ReferenceScan::Parts(after) => {
+                let (upload_id, number) = after.unwrap_or((String::new(), i64::MIN));
+                let rows = sqlx::query(
+                    "SELECT upload_id, number, blob FROM parts
+                     WHERE upload_id > $1 OR (upload_id = $1 AND number > $2)
+                     ORDER BY upload_id, number LIMIT $3",
+                )
+                .bind(&upload_id)
+                .bind(number)
+                .bind(REFERENCE_PAGE)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut ids = Vec::with_capacity(rows.len());
+                let mut last = None;
+                for row in &rows {
+                    ids.push(BlobId(row.try_get("blob")?));
+                    last = Some((row.try_get("upload_id")?, row.try_get("number")?));
+                }
+                let next = match last {
+                    Some(last) if page_is_full(rows.len()) => ReferenceScan::Parts(Some(last)),
+                    _ => ReferenceScan::Objects(None),
+                };
+                Ok((ids, Some(next)))
+            }
+            ReferenceScan::Objects(after) => {
+                // No bucket has an empty name.
+                let (bucket, key) = after.unwrap_or_default();
+                let rows = sqlx::query(
+                    "SELECT bucket, key, layout FROM objects
+                     WHERE bucket > $1 OR (bucket = $1 AND key > $2)
+                     ORDER BY bucket, key LIMIT $3",
+                )
+                .bind(&bucket)
+                .bind(&key)
+                .bind(REFERENCE_PAGE)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut ids = Vec::with_capacity(rows.len());
+                let mut last = None;
+                for row in &rows {
+                    ids.extend(layout_from_row(row)?.blobs());
+                    last = Some((row.try_get("bucket")?, row.try_get("key")?));
+                }
+                let next = match last {
+                    Some(last) if page_is_full(rows.len()) => ReferenceScan::Objects(Some(last)),
+                    _ => ReferenceScan::Releases(None),
+                };
+                Ok((ids, Some(next)))
+            }
+            ReferenceScan::Releases(after) => {
+                let rows = sqlx::query(
+                    "SELECT blob FROM blob_releases WHERE blob > $1 ORDER BY blob LIMIT $2",
+                )
+                .bind(after.unwrap_or_default())
+                .bind(REFERENCE_PAGE)
+                .fetch_all(&self.pool)
+                .await?;
+                let ids = rows
+                    .iter()
+                    .map(|row| row.try_get("blob").map(BlobId))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let next = match ids.last() {
+                    Some(last) if page_is_full(ids.len()) => {
+                        Some(ReferenceScan::Releases(Some(last.0.clone())))
+                    }
+                    _ => None,
+                };
+                Ok((ids, next))
+            }
         }
-        drop(layouts);
-        let mut parts = sqlx::query("SELECT blob FROM parts").fetch(&mut *tx);
-        while let Some(row) = parts.try_next().await? {
-            ids.push(BlobId(row.try_get("blob")?));
-        }
-        drop(parts);
-        tx.commit().await?;
-        Ok(ids)
     }
+}
+
+fn page_is_full(rows: usize) -> bool {
+    i64::try_from(rows).is_ok_and(|n| n >= REFERENCE_PAGE)
+}
+
+/// Records release rows for `blobs`, due at `not_before` (unix ns). A blob
+/// released twice keeps the later time. Call inside a write transaction.
+async fn record_releases(
+    conn: &mut SqliteConnection,
+    blobs: &[BlobId],
+    not_before: i64,
+) -> StoreResult<()> {
+    for blob in blobs {
+        sqlx::query(
+            "INSERT INTO blob_releases (blob, not_before) VALUES ($1, $2)
+             ON CONFLICT (blob) DO UPDATE SET
+                 not_before = max(blob_releases.not_before, excluded.not_before)",
+        )
+        .bind(&blob.0)
+        .bind(not_before)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The blobs of `parts`.
+fn part_blobs(parts: &[PartRecord]) -> Vec<BlobId> {
+    parts.iter().map(|p| p.blob.clone()).collect()
+}
+
+/// Counts a change of the state the nodes cache (buckets, their settings,
+/// user keys). Call inside the write transaction that makes the change.
+async fn bump_generation(conn: &mut SqliteConnection) -> StoreResult<()> {
+    sqlx::query("UPDATE settings_generation SET generation = generation + 1 WHERE id = 1")
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -86,8 +86,9 @@ pub async fn open_meta_store(
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)?;
             }
-            let store = SqliteMetaStore::open(path).await?;
-            let _ = options; // SEAM STUB: release_grace (issue 11)
+            let store = SqliteMetaStore::open(path)
+                .await?
+                .with_release_grace(options.release_grace);
             Ok(Arc::new(store))
         }
         MetaLocation::Postgres(_) => Err(StoreError::Corrupt(

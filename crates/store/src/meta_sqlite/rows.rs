@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use crate::{
     BlobId, BucketRecord, ObjectLayout, ObjectRecord, PartRecord, StoreError, StoreResult,
-    UploadRecord,
+    UploadRecord, UserKeyRecord,
 };
 
 /// Column lists in the order the `*_from_row` functions expect by name.
@@ -21,6 +21,7 @@ pub(super) const OBJECT_COLUMNS: &str =
     "bucket, key, size, etag, last_modified, acl, headers, layout";
 pub(super) const UPLOAD_COLUMNS: &str = "upload_id, bucket, key, initiated, acl, headers";
 pub(super) const PART_COLUMNS: &str = "number, blob, size, etag, last_modified, checksums";
+pub(super) const USER_KEY_COLUMNS: &str = "name, access_key, secret_key, created";
 
 pub(super) fn time_to_db(t: OffsetDateTime) -> StoreResult<i64> {
     i64::try_from(t.unix_timestamp_nanos())
@@ -38,6 +39,11 @@ pub(super) fn size_to_db(size: u64) -> StoreResult<i64> {
 
 pub(super) fn size_from_db(size: i64) -> StoreResult<u64> {
     u64::try_from(size).map_err(|_| StoreError::Corrupt(format!("negative size {size}")))
+}
+
+/// A duration in nanoseconds; beyond i64 (292 years) is as good as forever.
+pub(super) fn duration_to_db(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
 /// Limits beyond i64 are as good as unlimited.
@@ -92,6 +98,15 @@ pub(super) fn upload_from_row(row: &SqliteRow) -> StoreResult<UploadRecord> {
         initiated: time_from_db(row.try_get("initiated")?)?,
         acl: row.try_get("acl")?,
         headers: json_from_db(row, "headers")?,
+    })
+}
+
+pub(super) fn user_key_from_row(row: &SqliteRow) -> StoreResult<UserKeyRecord> {
+    Ok(UserKeyRecord {
+        name: row.try_get("name")?,
+        access_key: row.try_get("access_key")?,
+        secret_key: row.try_get("secret_key")?,
+        created: time_from_db(row.try_get("created")?)?,
     })
 }
 

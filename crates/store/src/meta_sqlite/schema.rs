@@ -13,8 +13,9 @@ use crate::{StoreError, StoreResult};
 
 /// Migrations in order; migration `i` brings the schema to version `i + 1`.
 /// Append only: never edit a migration that has shipped.
-const MIGRATIONS: &[&[&str]] = &[&[
-    "CREATE TABLE buckets (
+pub(super) const MIGRATIONS: &[&[&str]] = &[
+    &[
+        "CREATE TABLE buckets (
         name TEXT NOT NULL PRIMARY KEY,
         region TEXT NOT NULL,
         owner TEXT NOT NULL,
@@ -24,7 +25,7 @@ const MIGRATIONS: &[&[&str]] = &[&[
         policy TEXT,
         public_access_block TEXT
     )",
-    "CREATE TABLE objects (
+        "CREATE TABLE objects (
         bucket TEXT NOT NULL REFERENCES buckets (name),
         key TEXT NOT NULL,
         size BIGINT NOT NULL,
@@ -35,7 +36,7 @@ const MIGRATIONS: &[&[&str]] = &[&[
         layout TEXT NOT NULL,
         PRIMARY KEY (bucket, key)
     )",
-    "CREATE TABLE uploads (
+        "CREATE TABLE uploads (
         upload_id TEXT NOT NULL PRIMARY KEY,
         bucket TEXT NOT NULL REFERENCES buckets (name),
         key TEXT NOT NULL,
@@ -43,8 +44,8 @@ const MIGRATIONS: &[&[&str]] = &[&[
         acl TEXT NOT NULL,
         headers TEXT NOT NULL
     )",
-    "CREATE INDEX uploads_by_key ON uploads (bucket, key, initiated, upload_id)",
-    "CREATE TABLE parts (
+        "CREATE INDEX uploads_by_key ON uploads (bucket, key, initiated, upload_id)",
+        "CREATE TABLE parts (
         upload_id TEXT NOT NULL REFERENCES uploads (upload_id) ON DELETE CASCADE,
         number INTEGER NOT NULL,
         blob TEXT NOT NULL,
@@ -54,7 +55,38 @@ const MIGRATIONS: &[&[&str]] = &[&[
         checksums TEXT NOT NULL,
         PRIMARY KEY (upload_id, number)
     )",
-]];
+    ],
+    &[
+        // Issue 11: several stateless nodes share one metadata store.
+        // Blobs to delete once `not_before` (unix ns) has passed; a reaper that
+        // claims a row hides it from the others until `claimed_until`.
+        "CREATE TABLE blob_releases (
+        blob TEXT NOT NULL PRIMARY KEY,
+        not_before BIGINT NOT NULL,
+        claimed_until BIGINT
+    )",
+        "CREATE INDEX blob_releases_due ON blob_releases (not_before)",
+        "CREATE TABLE user_keys (
+        name TEXT NOT NULL PRIMARY KEY,
+        access_key TEXT NOT NULL UNIQUE,
+        secret_key TEXT NOT NULL,
+        created BIGINT NOT NULL
+    )",
+        // Single rows: `id` is always 1.
+        "CREATE TABLE root_credentials (
+        id INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+        access_key TEXT NOT NULL,
+        secret_key TEXT NOT NULL
+    )",
+        "CREATE TABLE settings_generation (
+        id INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+        generation BIGINT NOT NULL
+    )",
+        "INSERT INTO settings_generation (id, generation) VALUES (1, 0)",
+        // list_uploads_initiated_before (the incomplete-upload expiry).
+        "CREATE INDEX uploads_by_initiated ON uploads (initiated, upload_id)",
+    ],
+];
 
 /// The schema version this build writes.
 #[allow(clippy::cast_possible_wrap)] // a handful of migrations (try_from is not const)

@@ -4,9 +4,7 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 
 use super::*;
-use crate::{ObjectHeaders, ObjectLayout, PartRef};
-
-mod multipart;
+use crate::{ObjectHeaders, ObjectLayout};
 
 async fn store() -> (tempfile::TempDir, SqliteMetaStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -67,141 +65,6 @@ fn part(number: u32) -> PartRecord {
     }
 }
 
-fn keys(objects: &[ObjectRecord]) -> Vec<&str> {
-    objects.iter().map(|o| o.key.as_str()).collect()
-}
-
-#[tokio::test]
-async fn bucket_lifecycle() {
-    let (_dir, store) = store().await;
-    assert!(store.get_bucket("b").await.unwrap().is_none());
-    store.create_bucket(&bucket("b")).await.unwrap();
-    store.create_bucket(&bucket("a")).await.unwrap();
-    assert!(matches!(
-        store.create_bucket(&bucket("b")).await,
-        Err(StoreError::BucketExists)
-    ));
-    assert_eq!(store.get_bucket("b").await.unwrap(), Some(bucket("b")));
-    let names: Vec<_> = store
-        .list_buckets()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|b| b.name)
-        .collect();
-    assert_eq!(names, ["a", "b"]);
-
-    store.delete_bucket("a").await.unwrap();
-    assert!(store.get_bucket("a").await.unwrap().is_none());
-    assert!(matches!(
-        store.delete_bucket("a").await,
-        Err(StoreError::NoSuchBucket)
-    ));
-}
-
-#[tokio::test]
-async fn bucket_settings() {
-    let (_dir, store) = store().await;
-    store.create_bucket(&bucket("b")).await.unwrap();
-    store
-        .set_bucket_setting("b", BucketSetting::Cors, Some("<CORSConfiguration/>"))
-        .await
-        .unwrap();
-    store
-        .set_bucket_setting("b", BucketSetting::Policy, Some("{}"))
-        .await
-        .unwrap();
-    store
-        .set_bucket_setting("b", BucketSetting::PublicAccessBlock, Some("<x/>"))
-        .await
-        .unwrap();
-    store
-        .set_bucket_setting("b", BucketSetting::Acl, Some("public-read"))
-        .await
-        .unwrap();
-    let b = store.get_bucket("b").await.unwrap().unwrap();
-    assert_eq!(b.cors.as_deref(), Some("<CORSConfiguration/>"));
-    assert_eq!(b.policy.as_deref(), Some("{}"));
-    assert_eq!(b.public_access_block.as_deref(), Some("<x/>"));
-    assert_eq!(b.acl, "public-read");
-
-    for setting in [
-        BucketSetting::Cors,
-        BucketSetting::Policy,
-        BucketSetting::PublicAccessBlock,
-        BucketSetting::Acl,
-    ] {
-        store.set_bucket_setting("b", setting, None).await.unwrap();
-        assert!(matches!(
-            store.set_bucket_setting("nope", setting, Some("x")).await,
-            Err(StoreError::NoSuchBucket)
-        ));
-    }
-    assert_eq!(store.get_bucket("b").await.unwrap(), Some(bucket("b")));
-}
-
-#[tokio::test]
-async fn delete_bucket_refuses_objects_and_aborts_uploads() {
-    let (_dir, store) = store().await;
-    store.create_bucket(&bucket("b")).await.unwrap();
-    store.create_bucket(&bucket("c")).await.unwrap();
-    store
-        .put_object(&object("b", "k", &BlobId::new()))
-        .await
-        .unwrap();
-    let t = OffsetDateTime::now_utc();
-    store
-        .create_upload(&upload("b", "k", "u1", t))
-        .await
-        .unwrap();
-    store.put_part("u1", &part(1)).await.unwrap();
-    assert!(matches!(
-        store.delete_bucket("b").await,
-        Err(StoreError::BucketNotEmpty)
-    ));
-    // A refused delete aborts nothing.
-    assert_eq!(store.list_parts("u1", 0, 10).await.unwrap().len(), 1);
-    store.delete_object("b", "k").await.unwrap();
-
-    // Uploads in progress do not keep a bucket alive: they are aborted in
-    // the same transaction and their parts handed back.
-    let p2 = part(2);
-    store.put_part("u1", &p2).await.unwrap();
-    store
-        .create_upload(&upload("b", "k2", "u2", t))
-        .await
-        .unwrap();
-    store
-        .create_upload(&upload("c", "k", "u3", t))
-        .await
-        .unwrap();
-    let p3 = part(1);
-    store.put_part("u3", &p3).await.unwrap();
-    let mut released: Vec<BlobId> = store
-        .delete_bucket("b")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.blob)
-        .collect();
-    released.sort();
-    assert_eq!(released.len(), 2);
-    assert!(released.contains(&p2.blob));
-    assert!(store.get_bucket("b").await.unwrap().is_none());
-    assert_eq!(store.get_upload("b", "u1").await.unwrap(), None);
-    assert_eq!(store.get_upload("b", "u2").await.unwrap(), None);
-    assert!(store.list_parts("u1", 0, 10).await.unwrap().is_empty());
-    // Another bucket's uploads are untouched.
-    assert_eq!(store.list_parts("u3", 0, 10).await.unwrap(), [p3]);
-    let blobs: HashSet<_> = store
-        .referenced_blobs()
-        .await
-        .unwrap()
-        .into_iter()
-        .collect();
-    assert!(!blobs.contains(&p2.blob));
-}
-
 /// A caller dropped in the middle of a write (a client hanging up) must not
 /// leave a transaction open on a pooled connection: later writes would fail
 /// ("begin_with at non-zero transaction depth") or wait on SQLite's lock.
@@ -238,236 +101,6 @@ async fn dropped_writes_leave_no_open_transaction() {
     // absent or complete, and the later ones are all there.
     let listed = store.list_objects("b", "after", None, 100).await.unwrap();
     assert_eq!(listed.len(), 20);
-}
-
-#[tokio::test]
-async fn object_lifecycle() {
-    let (_dir, store) = store().await;
-    let blob = BlobId::new();
-    assert!(matches!(
-        store.put_object(&object("b", "k", &blob)).await,
-        Err(StoreError::NoSuchBucket)
-    ));
-    store.create_bucket(&bucket("b")).await.unwrap();
-
-    let mut first = object("b", "k", &blob);
-    first.headers = ObjectHeaders {
-        content_type: Some("text/plain".into()),
-        cache_control: Some("no-cache".into()),
-        content_disposition: Some("inline".into()),
-        content_encoding: Some("gzip".into()),
-        content_language: Some("fr".into()),
-        expires: Some("Thu, 01 Dec 1994 16:00:00 GMT".into()),
-        user_metadata: vec![("zeta".into(), "1".into()), ("alpha".into(), "é".into())],
-        checksums: vec![("SHA256".into(), "abc=".into())],
-    };
-    assert_eq!(store.put_object(&first).await.unwrap(), None);
-    assert_eq!(
-        store.get_object("b", "k").await.unwrap(),
-        Some(first.clone())
-    );
-    assert_eq!(store.get_object("b", "other").await.unwrap(), None);
-
-    let second = object("b", "k", &BlobId::new());
-    assert_eq!(store.put_object(&second).await.unwrap(), Some(first));
-    assert_eq!(
-        store.get_object("b", "k").await.unwrap(),
-        Some(second.clone())
-    );
-
-    store.set_object_acl("b", "k", "public-read").await.unwrap();
-    assert_eq!(
-        store.get_object("b", "k").await.unwrap().unwrap().acl,
-        "public-read"
-    );
-    assert!(matches!(
-        store.set_object_acl("b", "missing", "private").await,
-        Err(StoreError::NoSuchKey)
-    ));
-
-    let removed = store.delete_object("b", "k").await.unwrap().unwrap();
-    assert_eq!(removed.layout, second.layout);
-    assert_eq!(store.delete_object("b", "k").await.unwrap(), None);
-    assert_eq!(store.get_object("b", "k").await.unwrap(), None);
-}
-
-#[tokio::test]
-async fn listing_follows_utf8_byte_order() {
-    let (_dir, store) = store().await;
-    store.create_bucket(&bucket("b")).await.unwrap();
-    store.create_bucket(&bucket("other")).await.unwrap();
-    // Inserted shuffled; byte order puts ASCII first, then 2-byte, 4-byte.
-    let shuffled = [
-        "\u{10000}",
-        "z",
-        "é",
-        "~",
-        "b",
-        "a",
-        "B",
-        "a/",
-        "a/b",
-        "\u{FFFD}",
-    ];
-    for key in shuffled {
-        store
-            .put_object(&object("b", key, &BlobId::new()))
-            .await
-            .unwrap();
-    }
-    store
-        .put_object(&object("other", "a", &BlobId::new()))
-        .await
-        .unwrap();
-
-    let all = store.list_objects("b", "", None, 100).await.unwrap();
-    let expected = [
-        "B",
-        "a",
-        "a/",
-        "a/b",
-        "b",
-        "z",
-        "~",
-        "é",
-        "\u{FFFD}",
-        "\u{10000}",
-    ];
-    assert_eq!(keys(&all), expected);
-    let mut by_bytes: Vec<&str> = shuffled.to_vec();
-    by_bytes.sort_by(|x, y| x.as_bytes().cmp(y.as_bytes()));
-    assert_eq!(keys(&all), by_bytes);
-
-    // Pagination with `after` walks the same order.
-    let mut seen = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = store
-            .list_objects("b", "", after.as_deref(), 3)
-            .await
-            .unwrap();
-        if page.is_empty() {
-            break;
-        }
-        assert!(page.len() <= 3);
-        after = page.last().map(|o| o.key.clone());
-        seen.extend(page.into_iter().map(|o| o.key));
-    }
-    assert_eq!(seen, expected);
-    assert!(
-        store
-            .list_objects("b", "", None, 0)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
-        store
-            .list_objects("none", "", None, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-}
-
-#[tokio::test]
-async fn listing_by_prefix_is_exact() {
-    let (_dir, store) = store().await;
-    store.create_bucket(&bucket("b")).await.unwrap();
-    let all = [
-        "a",
-        "a%",
-        "a%b",
-        "a_",
-        "aX",
-        "ab",
-        "ab/1",
-        "ab/2",
-        "abc",
-        "ac",
-        "A",
-        "é",
-        "éa",
-        "f",
-        "a\u{10FFFF}",
-        "a\u{10FFFF}x",
-        "b",
-    ];
-    for key in all {
-        store
-            .put_object(&object("b", key, &BlobId::new()))
-            .await
-            .unwrap();
-    }
-    let list = |prefix: &'static str, after: Option<&'static str>, limit| {
-        let store = store.clone();
-        async move {
-            let found = store.list_objects("b", prefix, after, limit).await.unwrap();
-            found.into_iter().map(|o| o.key).collect::<Vec<_>>()
-        }
-    };
-    // Case-sensitive, and % and _ are plain characters.
-    assert_eq!(list("a%", None, 100).await, ["a%", "a%b"]);
-    assert_eq!(list("a_", None, 100).await, ["a_"]);
-    assert_eq!(list("A", None, 100).await, ["A"]);
-    assert_eq!(list("ab", None, 100).await, ["ab", "ab/1", "ab/2", "abc"]);
-    assert_eq!(list("é", None, 100).await, ["é", "éa"]);
-    assert_eq!(
-        list("a\u{10FFFF}", None, 100).await,
-        ["a\u{10FFFF}", "a\u{10FFFF}x"]
-    );
-    assert_eq!(list("zz", None, 100).await, Vec::<String>::new());
-    // `after` before, inside and past the prefix range; and a limit.
-    assert_eq!(
-        list("ab", Some("a"), 100).await,
-        ["ab", "ab/1", "ab/2", "abc"]
-    );
-    assert_eq!(list("ab", Some("ab/1"), 100).await, ["ab/2", "abc"]);
-    assert_eq!(list("ab", Some("ab/0"), 2).await, ["ab/1", "ab/2"]);
-    assert_eq!(list("ab", Some("abd"), 100).await, Vec::<String>::new());
-    assert_eq!(list("a", None, 3).await, ["a", "a%", "a%b"]);
-}
-
-#[tokio::test]
-async fn referenced_blobs_cover_objects_and_parts() {
-    let (_dir, store) = store().await;
-    store.create_bucket(&bucket("b")).await.unwrap();
-    let single = BlobId::new();
-    store
-        .put_object(&object("b", "one", &single))
-        .await
-        .unwrap();
-    let (p1, p2) = (part(1), part(2));
-    let mut multi = object("b", "many", &single);
-    multi.layout = ObjectLayout::Parts {
-        parts: [&p1, &p2]
-            .iter()
-            .map(|p| PartRef {
-                number: p.number,
-                blob: p.blob.clone(),
-                size: p.size,
-                etag: p.etag.clone(),
-            })
-            .collect(),
-    };
-    store.put_object(&multi).await.unwrap();
-    store
-        .create_upload(&upload("b", "k", "u", OffsetDateTime::now_utc()))
-        .await
-        .unwrap();
-    let pending = part(1);
-    store.put_part("u", &pending).await.unwrap();
-
-    let found: HashSet<_> = store
-        .referenced_blobs()
-        .await
-        .unwrap()
-        .into_iter()
-        .collect();
-    let expected: HashSet<_> = [single, p1.blob, p2.blob, pending.blob]
-        .into_iter()
-        .collect();
-    assert_eq!(found, expected);
 }
 
 #[tokio::test]
@@ -554,4 +187,138 @@ async fn concurrent_puts_replace_each_record_once() {
     assert!(!accounted.contains(&live[0]), "the live blob was freed");
     accounted.extend(live);
     assert_eq!(accounted, written);
+}
+
+/// The contract suite (`tests/store_contract.rs` runs it too, from the
+/// workspace), here so that this crate's tests cover SQLite on their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passes_the_contract_suite() {
+    let (_dir, store) = store().await;
+    crate::conformance::meta_store_suite(&store)
+        .await
+        .assert_all_passed("sqlite");
+}
+
+#[tokio::test]
+async fn durable_journal_settings() {
+    let (_dir, store) = store().await;
+    let mut conn = store.pool.acquire().await.unwrap();
+    let mode: String = sqlx::query("PRAGMA journal_mode")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(mode, "wal");
+    // FULL = 2: the WAL is fsynced on every commit.
+    let synchronous: i64 = sqlx::query("PRAGMA synchronous")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(synchronous, 2);
+}
+
+/// A database written by a build before issue 11 (schema version 1) gains
+/// the release, key, credential and generation tables and keeps its data.
+#[tokio::test]
+async fn migrates_from_version_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.db");
+    {
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        let mut conn = SqliteConnection::connect_with(&options).await.unwrap();
+        sqlx::query("CREATE TABLE schema_version (version BIGINT NOT NULL)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        for statement in schema::MIGRATIONS[0] {
+            sqlx::query(statement).execute(&mut conn).await.unwrap();
+        }
+        sqlx::query("INSERT INTO schema_version (version) VALUES (1)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO buckets (name, region, owner, created, acl)
+             VALUES ('old', 'r', 'o', 0, 'private')",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+    }
+    let store = SqliteMetaStore::open(&path).await.unwrap();
+    let version: i64 = sqlx::query("SELECT version FROM schema_version")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(version, schema::SCHEMA_VERSION);
+    assert!(store.get_bucket("old").await.unwrap().is_some());
+    let before = store.settings_generation().await.unwrap();
+    store.create_bucket(&bucket("new")).await.unwrap();
+    assert!(store.settings_generation().await.unwrap() > before);
+    assert!(store.list_user_keys().await.unwrap().is_empty());
+    store
+        .put_object(&object("old", "k", &BlobId::new()))
+        .await
+        .unwrap();
+    let released = store.delete_object("old", "k").await.unwrap().unwrap();
+    let rows: i64 = sqlx::query("SELECT COUNT(*) FROM blob_releases WHERE blob = $1")
+        .bind(&released.layout.blobs()[0].0)
+        .fetch_one(&store.pool)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 1);
+    // Opening again is a no-op.
+    store.close().await;
+    SqliteMetaStore::open(&path).await.unwrap();
+}
+
+/// The uploads expiry query reads the `initiated` index, not the table.
+#[tokio::test]
+async fn uploads_by_age_use_an_index() {
+    let (_dir, store) = store().await;
+    let plan: Vec<String> = sqlx::query(
+        "EXPLAIN QUERY PLAN SELECT upload_id FROM uploads WHERE initiated < 5
+         ORDER BY initiated, upload_id LIMIT 10",
+    )
+    .fetch_all(&store.pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| row.get::<String, _>("detail"))
+    .collect();
+    assert!(
+        plan.iter().any(|d| d.contains("uploads_by_initiated")),
+        "{plan:?}"
+    );
+}
+
+/// Each page of the reference scan is one short query: more references
+/// than a page still come out complete.
+#[tokio::test]
+async fn referenced_blobs_span_pages() {
+    let (_dir, store) = store().await;
+    store.create_bucket(&bucket("b")).await.unwrap();
+    let total = usize::try_from(REFERENCE_PAGE).unwrap() * 2 + 7;
+    let mut expected = HashSet::new();
+    let mut w = store.begin_write().await.unwrap();
+    for i in 0..total {
+        let blob = BlobId::new();
+        expected.insert(blob.clone());
+        replace_object(w.conn(), &object("b", &format!("k{i:05}"), &blob))
+            .await
+            .unwrap();
+    }
+    let released: Vec<BlobId> = (0..total).map(|_| BlobId::new()).collect();
+    record_releases(w.conn(), &released, 0).await.unwrap();
+    w.commit().await.unwrap();
+    expected.extend(released);
+    let found: Vec<BlobId> = store.referenced_blobs().try_collect().await.unwrap();
+    assert_eq!(found.len(), expected.len(), "a blob came twice");
+    assert_eq!(found.into_iter().collect::<HashSet<_>>(), expected);
 }

@@ -5,6 +5,11 @@
 use super::rows::*;
 use super::*;
 
+/// The current time in unix ns.
+fn now_db() -> StoreResult<i64> {
+    time_to_db(OffsetDateTime::now_utc())
+}
+
 impl SqliteMetaStore {
     pub(super) async fn create_bucket_now(&self, bucket: &BucketRecord) -> StoreResult<()> {
         let mut w = self.begin_write().await?;
@@ -28,6 +33,7 @@ impl SqliteMetaStore {
         if inserted == 0 {
             return Err(StoreError::BucketExists);
         }
+        bump_generation(w.conn()).await?;
         w.commit().await
     }
 
@@ -71,6 +77,8 @@ impl SqliteMetaStore {
             .bind(name)
             .execute(w.conn())
             .await?;
+        record_releases(w.conn(), &part_blobs(&parts), now_db()?).await?;
+        bump_generation(w.conn()).await?;
         w.commit().await?;
         Ok(parts)
     }
@@ -104,6 +112,7 @@ impl SqliteMetaStore {
         if updated == 0 {
             return Err(StoreError::NoSuchBucket);
         }
+        bump_generation(w.conn()).await?;
         w.commit().await
     }
 
@@ -113,6 +122,9 @@ impl SqliteMetaStore {
     ) -> StoreResult<Option<ObjectRecord>> {
         let mut w = self.begin_write().await?;
         let previous = replace_object(w.conn(), object).await?;
+        if let Some(previous) = &previous {
+            self.release_replaced(w.conn(), previous, object).await?;
+        }
         w.commit().await?;
         Ok(previous)
     }
@@ -131,6 +143,8 @@ impl SqliteMetaStore {
             .bind(key)
             .execute(w.conn())
             .await?;
+        let not_before = self.graced_db()?;
+        record_releases(w.conn(), &previous.layout.blobs(), not_before).await?;
         w.commit().await?;
         Ok(Some(previous))
     }
@@ -209,6 +223,9 @@ impl SqliteMetaStore {
         .bind(json_to_db(&part.checksums)?)
         .execute(w.conn())
         .await?;
+        if let Some(previous) = previous.as_ref().filter(|p| p.blob != part.blob) {
+            record_releases(w.conn(), std::slice::from_ref(&previous.blob), now_db()?).await?;
+        }
         w.commit().await?;
         Ok(previous)
     }
@@ -227,12 +244,16 @@ impl SqliteMetaStore {
         }
         let parts = remove_upload(w.conn(), upload_id).await?;
         let previous = replace_object(w.conn(), object).await?;
-        w.commit().await?;
         let used = object.layout.blobs();
-        let unused = parts
+        let unused: Vec<PartRecord> = parts
             .into_iter()
             .filter(|p| !used.contains(&p.blob))
             .collect();
+        record_releases(w.conn(), &part_blobs(&unused), now_db()?).await?;
+        if let Some(previous) = &previous {
+            self.release_replaced(w.conn(), previous, object).await?;
+        }
+        w.commit().await?;
         Ok((previous, unused))
     }
 
@@ -242,7 +263,90 @@ impl SqliteMetaStore {
             return Err(StoreError::NoSuchUpload);
         }
         let parts = remove_upload(w.conn(), upload_id).await?;
+        record_releases(w.conn(), &part_blobs(&parts), now_db()?).await?;
         w.commit().await?;
         Ok(parts)
+    }
+
+    pub(super) async fn create_user_key_now(&self, key: &UserKeyRecord) -> StoreResult<()> {
+        let mut w = self.begin_write().await?;
+        // Either uniqueness (name, access key) makes the insert a no-op.
+        let inserted = sqlx::query(
+            "INSERT INTO user_keys (name, access_key, secret_key, created)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&key.name)
+        .bind(&key.access_key)
+        .bind(&key.secret_key)
+        .bind(time_to_db(key.created)?)
+        .execute(w.conn())
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            return Err(StoreError::UserExists(key.name.clone()));
+        }
+        bump_generation(w.conn()).await?;
+        w.commit().await
+    }
+
+    pub(super) async fn delete_user_key_now(&self, name: &str) -> StoreResult<()> {
+        let mut w = self.begin_write().await?;
+        let deleted = sqlx::query("DELETE FROM user_keys WHERE name = $1")
+            .bind(name)
+            .execute(w.conn())
+            .await?
+            .rows_affected();
+        if deleted == 0 {
+            return Err(StoreError::NoSuchUser(name.to_owned()));
+        }
+        bump_generation(w.conn()).await?;
+        w.commit().await
+    }
+
+    /// Stores `candidate` unless credentials are stored already; returns the
+    /// stored ones and whether they are `candidate`'s doing.
+    pub(super) async fn root_credentials_now(
+        &self,
+        candidate: &RootKeyRecord,
+    ) -> StoreResult<(RootKeyRecord, bool)> {
+        let mut w = self.begin_write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO root_credentials (id, access_key, secret_key) VALUES (1, $1, $2)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&candidate.access_key)
+        .bind(&candidate.secret_key)
+        .execute(w.conn())
+        .await?
+        .rows_affected();
+        let row = sqlx::query("SELECT access_key, secret_key FROM root_credentials WHERE id = 1")
+            .fetch_one(w.conn())
+            .await?;
+        let stored = RootKeyRecord {
+            access_key: row.try_get("access_key")?,
+            secret_key: row.try_get("secret_key")?,
+        };
+        w.commit().await?;
+        Ok((stored, inserted > 0))
+    }
+
+    /// Records release rows, due after the release grace, for the blobs of
+    /// `previous` that `current` (which replaced it) does not use.
+    async fn release_replaced(
+        &self,
+        conn: &mut SqliteConnection,
+        previous: &ObjectRecord,
+        current: &ObjectRecord,
+    ) -> StoreResult<()> {
+        let kept = current.layout.blobs();
+        let mut freed = previous.layout.blobs();
+        freed.retain(|b| !kept.contains(b));
+        record_releases(conn, &freed, self.graced_db()?).await
+    }
+
+    /// When the blobs of an object replaced or deleted now may go (unix ns).
+    fn graced_db(&self) -> StoreResult<i64> {
+        Ok(now_db()?.saturating_add(duration_to_db(self.release_grace)))
     }
 }
