@@ -23,9 +23,13 @@
 //! sweep ([`sweep_orphans`]) once they are older than a grace period.
 
 mod blob_fs;
+<<<<<<< HEAD
+mod blob_opendal;
+=======
 // The crate's own tests run the suites on SQLite and the filesystem too.
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
+>>>>>>> i11-sqlite
 mod error;
 mod gc;
 mod meta_sqlite;
@@ -33,6 +37,9 @@ mod open;
 mod types;
 
 pub use blob_fs::FsBlobStore;
+pub use blob_opendal::{
+    OpenDalBlobStore, OpenDalFailure, OpenDalOptions, PART_CONCURRENCY, PART_SIZE,
+};
 pub use error::{StoreError, StoreResult};
 pub use gc::{GcOptions, SweepReport, reap_released, spawn_gc, sweep_orphans};
 pub use meta_sqlite::SqliteMetaStore;

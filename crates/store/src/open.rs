@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{BlobStore, FsBlobStore, MetaStore, SqliteMetaStore, StoreError, StoreResult};
+use crate::{
+    BlobStore, FsBlobStore, MetaStore, OpenDalBlobStore, SqliteMetaStore, StoreError, StoreResult,
+};
 
 /// Where metadata lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,11 +130,10 @@ impl BlobLocation {
                 Ok(BlobLocation::Fs(path))
             }
             scheme if OPENDAL_SCHEMES.contains(&scheme) => {
-                if url.host_str().is_none_or(str::is_empty) {
-                    return Err(format!(
-                        "{value:?}: {scheme}:// needs a bucket or container"
-                    ));
-                }
+                // Bucket, prefix and query parameters (endpoint, region...)
+                // are checked here, so a typo stops `preflight serve` before
+                // anything is opened.
+                crate::blob_opendal::check_location(&url)?;
                 Ok(BlobLocation::OpenDal {
                     scheme: scheme.to_owned(),
                     url,
@@ -158,11 +159,7 @@ impl BlobLocation {
 pub async fn open_blob_store(location: &BlobLocation) -> StoreResult<Arc<dyn BlobStore>> {
     let store: Arc<dyn BlobStore> = match location {
         BlobLocation::Fs(dir) => Arc::new(FsBlobStore::open(dir).await?),
-        BlobLocation::OpenDal { .. } => {
-            return Err(StoreError::Corrupt(
-                "SEAM STUB: OpenDAL blob stores are not built yet".to_owned(),
-            ));
-        }
+        BlobLocation::OpenDal { .. } => Arc::new(OpenDalBlobStore::from_location(location)?),
     };
     store.check().await?;
     Ok(store)
