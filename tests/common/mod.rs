@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod fixtures;
+pub mod postgres;
 pub mod sign;
 
 use std::io::{BufRead, BufReader};

