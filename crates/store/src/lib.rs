@@ -23,15 +23,14 @@
 //! sweep ([`sweep_orphans`]) once they are older than a grace period.
 
 mod blob_fs;
-<<<<<<< HEAD
 mod blob_opendal;
-=======
 // The crate's own tests run the suites on SQLite and the filesystem too.
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
->>>>>>> i11-sqlite
 mod error;
 mod gc;
+#[cfg(feature = "postgres")]
+mod meta_postgres;
 mod meta_sqlite;
 mod open;
 mod types;
@@ -42,6 +41,8 @@ pub use blob_opendal::{
 };
 pub use error::{StoreError, StoreResult};
 pub use gc::{GcOptions, SweepReport, reap_released, spawn_gc, sweep_orphans};
+#[cfg(feature = "postgres")]
+pub use meta_postgres::{PostgresMetaStore, SETTINGS_CHANNEL};
 pub use meta_sqlite::SqliteMetaStore;
 pub use open::{
     BlobLocation, MetaLocation, MetaOptions, OPENDAL_SCHEMES, open_blob_store, open_meta_store,

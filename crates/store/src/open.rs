@@ -91,9 +91,15 @@ pub async fn open_meta_store(
                 .with_release_grace(options.release_grace);
             Ok(Arc::new(store))
         }
-        MetaLocation::Postgres(_) => Err(StoreError::Corrupt(
-            "SEAM STUB: the PostgreSQL store is not built yet".to_owned(),
+        #[cfg(feature = "postgres")]
+        MetaLocation::Postgres(url) => Ok(Arc::new(
+            crate::PostgresMetaStore::connect(url, options).await?,
         )),
+        #[cfg(not(feature = "postgres"))]
+        MetaLocation::Postgres(url) => Err(StoreError::Corrupt(format!(
+            "{}: this build of Preflight has no PostgreSQL support",
+            redact(url)
+        ))),
     }
 }
 
@@ -166,7 +172,7 @@ pub async fn open_blob_store(location: &BlobLocation) -> StoreResult<Arc<dyn Blo
 }
 
 /// A URL with its password replaced by `***`.
-fn redact(value: &str) -> String {
+pub(crate) fn redact(value: &str) -> String {
     match url::Url::parse(value) {
         Ok(mut url) if url.password().is_some() => {
             let _ = url.set_password(Some("***"));
