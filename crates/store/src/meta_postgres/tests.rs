@@ -552,7 +552,8 @@ async fn sweepers_on_two_nodes_claim_disjoint_rows() {
     }
     let unique: HashSet<_> = claimed.iter().cloned().collect();
     assert_eq!(unique.len(), claimed.len(), "a row was claimed twice");
-    assert_eq!(claimed.len(), 200.min(8 * 30));
+    // 8 claims of 30 cover all 200 rows.
+    assert_eq!(claimed.len(), 200);
     // Within the lease nothing is left; after it, the unforgotten rows
     // come back.
     assert!(
