@@ -268,9 +268,9 @@ impl PostgresMetaStore {
             }
         })?;
         if let Some(previous) = previous.as_ref().filter(|p| p.blob != part.blob) {
-            // A Complete that listed the parts a moment ago may still name
-            // the replaced blob: give it the grace of a replaced object.
-            record_releases(&mut tx, vec![previous.blob.clone()], times.after_grace).await?;
+            // No GET reads a part of an upload in progress: released now,
+            // as the contract says (and as SQLite does).
+            record_releases(&mut tx, vec![previous.blob.clone()], times.now).await?;
         }
         tx.commit().await.pg()?;
         Ok(previous)
