@@ -102,7 +102,7 @@ where
     None
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_through_one_node_is_in_force_on_another_within_a_second() {
     let Some(base) = postgres_url("multi_node::a_change_through_one_node") else {
         return;
@@ -240,7 +240,7 @@ impl Proxy {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_database_is_503_and_the_node_recovers() {
     let Some(base) = postgres_url("multi_node::an_unreachable_database") else {
         return;

@@ -234,8 +234,10 @@ async fn multipart_parts_through_both_nodes_read_back_identical_everywhere() {
     // way in: node B, node A, then the balancer (whichever node it picks).
     let parts: Vec<Vec<u8>> = (0..3u8)
         .map(|i| {
-            let len = if i == 2 { 1234 } else { 5 << 20 };
-            (0..len).map(|n| (n % 251) as u8 ^ i).collect()
+            let len: u32 = if i == 2 { 1234 } else { 5 << 20 };
+            (0..len)
+                .map(|n| u8::try_from(n % 251).unwrap() ^ i)
+                .collect()
         })
         .collect();
     let upload = create_upload(&a, &bucket, "big.bin").await;

@@ -5,6 +5,11 @@
 //! Backends that need a server (PostgreSQL, S3) read its location from the
 //! environment and skip with a message when it is unset (fail under CI).
 
+// Test code: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
 use preflight_store::conformance::{blob_store_suite, gc_suite, meta_store_suite};
 use preflight_store::{FsBlobStore, SqliteMetaStore};
 
@@ -51,20 +56,15 @@ async fn sqlite_fs_gc_contract() {
 
 // --- PostgreSQL metadata ---
 
-#[allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
-mod common;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_meta_store_contract() {
     let Some(url) = common::postgres::fresh_database().await else {
         return;
     };
-    let store = preflight_store::PostgresMetaStore::connect(
-        &url,
-        &preflight_store::MetaOptions::default(),
-    )
-    .await
-    .unwrap();
+    let store =
+        preflight_store::PostgresMetaStore::connect(&url, &preflight_store::MetaOptions::default())
+            .await
+            .unwrap();
     meta_store_suite(&store).await.assert_all_passed("postgres");
 }
 
@@ -73,14 +73,14 @@ async fn postgres_fs_gc_contract() {
     let Some(url) = common::postgres::fresh_database().await else {
         return;
     };
-    let meta = preflight_store::PostgresMetaStore::connect(
-        &url,
-        &preflight_store::MetaOptions::default(),
-    )
-    .await
-    .unwrap();
+    let meta =
+        preflight_store::PostgresMetaStore::connect(&url, &preflight_store::MetaOptions::default())
+            .await
+            .unwrap();
     let (_blob_dir, blobs) = fresh_fs().await;
-    gc_suite(&meta, &blobs).await.assert_all_passed("postgres+fs");
+    gc_suite(&meta, &blobs)
+        .await
+        .assert_all_passed("postgres+fs");
 }
 
 // --- OpenDAL s3 blobs, on a second Preflight as the S3 server ---
@@ -102,8 +102,14 @@ async fn opendal_s3_blob_store_contract() {
     ))
     .unwrap();
     let creds = std::collections::HashMap::from([
-        ("AWS_ACCESS_KEY_ID".to_owned(), common::ACCESS_KEY.to_owned()),
-        ("AWS_SECRET_ACCESS_KEY".to_owned(), common::SECRET_KEY.to_owned()),
+        (
+            "AWS_ACCESS_KEY_ID".to_owned(),
+            common::ACCESS_KEY.to_owned(),
+        ),
+        (
+            "AWS_SECRET_ACCESS_KEY".to_owned(),
+            common::SECRET_KEY.to_owned(),
+        ),
     ]);
     let store = preflight_store::OpenDalBlobStore::from_location_with(
         &location,
@@ -111,5 +117,7 @@ async fn opendal_s3_blob_store_contract() {
         &preflight_store::OpenDalOptions::default(),
     )
     .unwrap();
-    blob_store_suite(&store).await.assert_all_passed("opendal-s3");
+    blob_store_suite(&store)
+        .await
+        .assert_all_passed("opendal-s3");
 }

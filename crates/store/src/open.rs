@@ -14,9 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{
-    BlobStore, FsBlobStore, MetaStore, OpenDalBlobStore, SqliteMetaStore, StoreError, StoreResult,
-};
+use crate::{BlobStore, FsBlobStore, MetaStore, OpenDalBlobStore, SqliteMetaStore, StoreResult};
 
 /// Where metadata lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,7 +94,7 @@ pub async fn open_meta_store(
             crate::PostgresMetaStore::connect(url, options).await?,
         )),
         #[cfg(not(feature = "postgres"))]
-        MetaLocation::Postgres(url) => Err(StoreError::Corrupt(format!(
+        MetaLocation::Postgres(url) => Err(crate::StoreError::Corrupt(format!(
             "{}: this build of Preflight has no PostgreSQL support",
             redact(url)
         ))),
