@@ -138,7 +138,7 @@ fn fixed_time() -> OffsetDateTime {
     time::macros::datetime!(2024-05-06 07:08:09.123456789 UTC)
 }
 
-fn bucket(name: &str) -> BucketRecord {
+pub(crate) fn bucket(name: &str) -> BucketRecord {
     BucketRecord {
         name: name.to_owned(),
         region: "us-east-1".to_owned(),
@@ -158,7 +158,7 @@ async fn new_bucket(store: &dyn MetaStore, prefix: &str) -> String {
     name
 }
 
-fn object(bucket: &str, key: &str, blob: &BlobId) -> ObjectRecord {
+pub(crate) fn object(bucket: &str, key: &str, blob: &BlobId) -> ObjectRecord {
     ObjectRecord {
         bucket: bucket.to_owned(),
         key: key.to_owned(),
@@ -171,7 +171,7 @@ fn object(bucket: &str, key: &str, blob: &BlobId) -> ObjectRecord {
     }
 }
 
-fn upload(bucket: &str, key: &str, id: &str, initiated: OffsetDateTime) -> UploadRecord {
+pub(crate) fn upload(bucket: &str, key: &str, id: &str, initiated: OffsetDateTime) -> UploadRecord {
     UploadRecord {
         upload_id: id.to_owned(),
         bucket: bucket.to_owned(),
@@ -185,7 +185,7 @@ fn upload(bucket: &str, key: &str, id: &str, initiated: OffsetDateTime) -> Uploa
     }
 }
 
-fn part(number: u32) -> PartRecord {
+pub(crate) fn part(number: u32) -> PartRecord {
     PartRecord {
         number,
         blob: BlobId::new(),

@@ -1,10 +1,9 @@
 use std::collections::HashSet;
 
-use time::OffsetDateTime;
 use time::macros::datetime;
 
 use super::*;
-use crate::{ObjectHeaders, ObjectLayout};
+use crate::conformance::{bucket, object, part, upload};
 
 async fn store() -> (tempfile::TempDir, SqliteMetaStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -12,57 +11,6 @@ async fn store() -> (tempfile::TempDir, SqliteMetaStore) {
         .await
         .unwrap();
     (dir, store)
-}
-
-fn bucket(name: &str) -> BucketRecord {
-    BucketRecord {
-        name: name.to_owned(),
-        region: "us-east-1".to_owned(),
-        owner: "owner-id".to_owned(),
-        created: datetime!(2024-05-06 07:08:09.123456789 UTC),
-        acl: "private".to_owned(),
-        cors: None,
-        policy: None,
-        public_access_block: None,
-    }
-}
-
-fn object(bucket: &str, key: &str, blob: &BlobId) -> ObjectRecord {
-    ObjectRecord {
-        bucket: bucket.to_owned(),
-        key: key.to_owned(),
-        size: 5,
-        etag: "\"5d41402abc4b2a76b9719d911017c592\"".to_owned(),
-        last_modified: datetime!(2024-05-06 07:08:10.5 UTC),
-        acl: "private".to_owned(),
-        headers: ObjectHeaders::default(),
-        layout: ObjectLayout::Single { blob: blob.clone() },
-    }
-}
-
-fn upload(bucket: &str, key: &str, id: &str, initiated: OffsetDateTime) -> UploadRecord {
-    UploadRecord {
-        upload_id: id.to_owned(),
-        bucket: bucket.to_owned(),
-        key: key.to_owned(),
-        initiated,
-        acl: "public-read".to_owned(),
-        headers: ObjectHeaders {
-            content_type: Some("text/plain".to_owned()),
-            ..ObjectHeaders::default()
-        },
-    }
-}
-
-fn part(number: u32) -> PartRecord {
-    PartRecord {
-        number,
-        blob: BlobId::new(),
-        size: 5 << 20,
-        etag: format!("\"etag-{number}\""),
-        last_modified: datetime!(2024-05-06 07:08:11.001 UTC),
-        checksums: vec![("CRC32".to_owned(), "AAAAAA==".to_owned())],
-    }
 }
 
 /// A caller dropped in the middle of a write (a client hanging up) must not
