@@ -280,6 +280,42 @@ async fn multipart_parts_through_both_nodes_read_back_identical_everywhere() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn bucket_created_through_one_node_is_usable_through_the_other_at_once() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    let (a, b) = (cluster.a.client(), cluster.b.client());
+    // No wait between the two: the notification of each new bucket is
+    // still in flight when node A is asked to write into it.
+    for i in 0..20 {
+        let bucket = bucket_name(&format!("fresh{i}"));
+        b.create_bucket().bucket(&bucket).send().await.unwrap();
+        a.put_object()
+            .bucket(&bucket)
+            .key("first")
+            .body(ByteStream::from_static(b"made on B, written on A"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PUT into {bucket} through A: {e:?}"));
+        assert_eq!(
+            get_bytes(&a, &bucket, "first").await,
+            b"made on B, written on A"
+        );
+    }
+    // A name no node has is NoSuchBucket on both, not an error.
+    let missing = bucket_name("never-made");
+    for node in [&a, &b] {
+        let err = node
+            .head_bucket()
+            .bucket(&missing)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(404));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn kill_9_of_a_node_loses_no_acknowledged_put() {
     let Some(mut cluster) = Cluster::start().await else {
         return;
@@ -298,9 +334,11 @@ async fn kill_9_of_a_node_loses_no_acknowledged_put() {
     // killed while they are at it.
     let a = Arc::new(cluster.a.client());
     let stop = Arc::new(AtomicBool::new(false));
+    let killed = Arc::new(AtomicBool::new(false));
     let mut writers = Vec::new();
     for w in 0..4 {
         let (a, stop, bucket) = (a.clone(), stop.clone(), bucket.clone());
+        let killed = killed.clone();
         writers.push(tokio::spawn(async move {
             let mut acked = Vec::new();
             for i in 0.. {
@@ -319,13 +357,15 @@ async fn kill_9_of_a_node_loses_no_acknowledged_put() {
                 match put {
                     Ok(_) => acked.push((key, body)),
                     // The node died under this request: not acknowledged.
-                    Err(_) => break,
+                    Err(_) if killed.load(Ordering::SeqCst) => break,
+                    Err(e) => panic!("PUT {key} failed before the kill: {e:?}"),
                 }
             }
             acked
         }));
     }
     tokio::time::sleep(Duration::from_millis(800)).await;
+    killed.store(true, Ordering::SeqCst);
     cluster.a.kill9();
     stop.store(true, Ordering::Relaxed);
     let mut acked = Vec::new();

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use preflight_cors::CorsConfig;
 use preflight_store::{
@@ -124,7 +125,20 @@ pub struct BucketDirectory {
     update: tokio::sync::Mutex<()>,
     /// The settings generation the map reflects (at least).
     loaded: AtomicI64,
+    /// Names [`BucketDirectory::find`] looked up in the store and did not
+    /// find, with when: a client asking for a missing bucket costs one
+    /// query per name per [`MISS_TTL`], not one per request.
+    misses: std::sync::Mutex<HashMap<String, Instant>>,
 }
+
+/// How long a store lookup that found no bucket is trusted. Matches the
+/// propagation bound of settings: a bucket created through another node is
+/// seen here within this, even when its notification is lost.
+const MISS_TTL: Duration = Duration::from_secs(1);
+/// At most this many remembered misses; past it the expired ones go, and
+/// if none has expired, all of them (a flood of names then costs queries,
+/// never memory).
+const MAX_MISSES: usize = 4096;
 
 impl std::fmt::Debug for BucketDirectory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -144,6 +158,7 @@ impl BucketDirectory {
             map: RwLock::new(Arc::new(map)),
             update: tokio::sync::Mutex::new(()),
             loaded: AtomicI64::new(generation),
+            misses: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -163,6 +178,62 @@ impl BucketDirectory {
             .unwrap_or_else(|e| e.into_inner())
             .get(name)
             .cloned()
+    }
+
+    /// The entry of a bucket, consulting the store when the cache has none:
+    /// a bucket created through another node a moment ago is served here
+    /// before the follower's reload brings it. A miss is remembered for
+    /// [`MISS_TTL`]. Errors are the store's (unreachable: the caller
+    /// answers 503 rather than a NoSuchBucket it cannot vouch for).
+    pub async fn find(&self, name: &str) -> StoreResult<Option<Arc<BucketEntry>>> {
+        if let Some(entry) = self.get(name) {
+            return Ok(Some(entry));
+        }
+        if self.missed_recently(name) {
+            return Ok(None);
+        }
+        let _update = self.update.lock().await;
+        // A change or a reload may have brought it while this waited.
+        if let Some(entry) = self.get(name) {
+            return Ok(Some(entry));
+        }
+        match self.meta.get_bucket(name).await? {
+            Some(record) => {
+                let entry = Arc::new(BucketEntry::new(record));
+                self.edit(|map| {
+                    map.insert(name.to_owned(), entry.clone());
+                });
+                Ok(Some(entry))
+            }
+            None => {
+                self.remember_miss(name);
+                Ok(None)
+            }
+        }
+    }
+
+    fn missed_recently(&self, name: &str) -> bool {
+        let misses = self.misses.lock().unwrap_or_else(|e| e.into_inner());
+        misses.get(name).is_some_and(|at| at.elapsed() < MISS_TTL)
+    }
+
+    fn remember_miss(&self, name: &str) {
+        let mut misses = self.misses.lock().unwrap_or_else(|e| e.into_inner());
+        if misses.len() >= MAX_MISSES {
+            misses.retain(|_, at| at.elapsed() < MISS_TTL);
+            if misses.len() >= MAX_MISSES {
+                misses.clear();
+            }
+        }
+        misses.insert(name.to_owned(), Instant::now());
+    }
+
+    /// Forgets every remembered miss (the map just changed).
+    fn forget_misses(&self) {
+        self.misses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// The generation the cache reflects.
@@ -187,6 +258,7 @@ impl BucketDirectory {
             dir.edit(|map| {
                 map.insert(entry.record.name.clone(), entry);
             });
+            dir.forget_misses();
             Ok(())
         })
         .await
@@ -258,6 +330,7 @@ impl BucketDirectory {
         let _update = self.update.lock().await;
         let map = Self::read_all(self.meta.as_ref()).await?;
         *self.map.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(map);
+        self.forget_misses();
         self.loaded.fetch_max(generation, Ordering::AcqRel);
         Ok(true)
     }

@@ -58,7 +58,15 @@ impl Front {
         req.extensions_mut().insert(ctx.clone());
         let (request_id, target) = (&ctx.id, &ctx.target);
 
-        let mut res = if ctx.operation == Operation::Preflight {
+        // Every layer below reads bucket settings from the cache; a bucket
+        // it lacks may be one another node created a moment ago.
+        let lookup = match target.bucket() {
+            Some(bucket) => self.buckets.find(bucket).await.map(drop),
+            None => Ok(()),
+        };
+        let mut res = if let Err(e) = lookup {
+            error_of(&errors::store_err(e), request_id)
+        } else if ctx.operation == Operation::Preflight {
             cors_layer::preflight(&self.buckets, self.vary, req.headers(), target, request_id)
         } else {
             let cors =
