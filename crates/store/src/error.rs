@@ -24,6 +24,11 @@ pub enum StoreError {
     NoSuchKey,
     #[error("no such upload")]
     NoSuchUpload,
+    /// A completed upload's manifest names a part blob that is not one of
+    /// the upload's parts any more (the part was uploaded again since the
+    /// manifest was built).
+    #[error("a part of the manifest is not the upload's current part")]
+    InvalidPart,
     #[error("no such blob: {0}")]
     NoSuchBlob(String),
     #[error("user {0} already exists")]

@@ -136,7 +136,9 @@ pub trait MetaStore: Send + Sync + 'static {
     /// In one transaction: removes the upload and all its parts, and puts
     /// `object` (whose layout references some of those parts' blobs).
     /// Returns the replaced object and the parts that the object does not use.
-    /// Fails with [`StoreError::NoSuchUpload`].
+    /// Fails with [`StoreError::NoSuchUpload`], and with
+    /// [`StoreError::InvalidPart`] (changing nothing) when `object` names a
+    /// blob that is not one of the upload's parts at commit time.
     async fn complete_upload(
         &self,
         upload_id: &str,

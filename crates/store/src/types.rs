@@ -72,6 +72,25 @@ pub enum ObjectLayout {
 
 impl ObjectLayout {
     /// Every blob this layout references.
+    /// Splits an upload's current `parts` (what a completion removes) into
+    /// the ones this layout uses and the ones it leaves unused; returns the
+    /// unused. Fails with [`crate::StoreError::InvalidPart`] when the layout
+    /// names a blob none of them holds: the manifest was built from a part
+    /// that was replaced since, whose blob is already released.
+    pub fn unused_parts(&self, parts: Vec<PartRecord>) -> crate::StoreResult<Vec<PartRecord>> {
+        let used = self.blobs();
+        if used
+            .iter()
+            .any(|blob| !parts.iter().any(|p| &p.blob == blob))
+        {
+            return Err(crate::StoreError::InvalidPart);
+        }
+        Ok(parts
+            .into_iter()
+            .filter(|p| !used.contains(&p.blob))
+            .collect())
+    }
+
     pub fn blobs(&self) -> Vec<BlobId> {
         match self {
             ObjectLayout::Single { blob } => vec![blob.clone()],

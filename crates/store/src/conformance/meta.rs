@@ -22,6 +22,7 @@ pub(super) async fn run(store: &dyn MetaStore, report: &mut SuiteReport) {
             listing_follows_utf8_byte_order,
             listing_by_prefix_is_exact,
             multipart_upload_lifecycle,
+            completion_refuses_a_replaced_part,
             abort_returns_parts,
             listing_uploads,
             uploads_initiated_before_a_cutoff,
@@ -467,6 +468,39 @@ async fn multipart_upload_lifecycle(store: &dyn MetaStore) {
         .unwrap();
     assert_eq!(replaced, None);
     assert!(unused.is_empty());
+}
+
+/// The manifest is built from a listing of the parts; a part uploaded again
+/// before the commit has released the blob the manifest names. The commit
+/// must refuse it (and change nothing) rather than publish an object whose
+/// part the reaper is about to delete.
+async fn completion_refuses_a_replaced_part(store: &dyn MetaStore) {
+    let b = new_bucket(store, "b-stale").await;
+    let u = unique("u");
+    let t = OffsetDateTime::now_utc();
+    store.create_upload(&upload(&b, "k", &u, t)).await.unwrap();
+    let (p1, p2) = (part(1), part(2));
+    store.put_part(&u, &p1).await.unwrap();
+    store.put_part(&u, &p2).await.unwrap();
+    let stale = multipart_object(&b, "k", &[&p1, &p2]);
+    // Part 2 again, between the listing and the commit.
+    let p2b = part(2);
+    store.put_part(&u, &p2b).await.unwrap();
+    assert!(matches!(
+        store.complete_upload(&u, &stale).await,
+        Err(StoreError::InvalidPart)
+    ));
+    assert_eq!(store.get_object(&b, "k").await.unwrap(), None);
+    assert_eq!(
+        store.list_parts(&u, 0, 10).await.unwrap(),
+        [p1.clone(), p2b.clone()]
+    );
+    // The upload is intact: a manifest of its current parts completes it.
+    let fresh = multipart_object(&b, "k", &[&p1, &p2b]);
+    let (replaced, unused) = store.complete_upload(&u, &fresh).await.unwrap();
+    assert_eq!(replaced, None);
+    assert!(unused.is_empty());
+    assert_eq!(store.get_object(&b, "k").await.unwrap(), Some(fresh));
 }
 
 async fn abort_returns_parts(store: &dyn MetaStore) {

@@ -294,12 +294,8 @@ impl PostgresMetaStore {
             _ => return Err(StoreError::NoSuchUpload),
         }
         let parts = remove_upload(&mut tx, upload_id).await?;
+        let unused = object.layout.unused_parts(parts)?;
         let previous = replace_object(&mut tx, object, times).await?;
-        let used = object.layout.blobs();
-        let unused: Vec<PartRecord> = parts
-            .into_iter()
-            .filter(|p| !used.contains(&p.blob))
-            .collect();
         let blobs = unused.iter().map(|p| p.blob.clone()).collect();
         record_releases(&mut tx, blobs, times.now).await?;
         tx.commit().await.pg()?;

@@ -243,12 +243,8 @@ impl SqliteMetaStore {
             _ => return Err(StoreError::NoSuchUpload),
         }
         let parts = remove_upload(w.conn(), upload_id).await?;
+        let unused = object.layout.unused_parts(parts)?;
         let previous = replace_object(w.conn(), object).await?;
-        let used = object.layout.blobs();
-        let unused: Vec<PartRecord> = parts
-            .into_iter()
-            .filter(|p| !used.contains(&p.blob))
-            .collect();
         record_releases(w.conn(), &part_blobs(&unused), now_db()?).await?;
         if let Some(previous) = &previous {
             self.release_replaced(w.conn(), previous, object).await?;
