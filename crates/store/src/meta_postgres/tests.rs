@@ -258,6 +258,23 @@ async fn unreachable_database_fails_fast_and_names_it() {
     assert!(shown.to_lowercase().contains("refused"), "{shown}");
 }
 
+/// `sslmode=require` (what managed PostgreSQL services ask for) connects
+/// over TLS: the build carries a TLS stack for sqlx.
+#[tokio::test]
+async fn sslmode_require_connects_over_tls() {
+    let Some(url) = fresh_database().await else {
+        return;
+    };
+    let store = store(&format!("{url}?sslmode=require")).await;
+    let (ssl,): (bool,) =
+        sqlx::query_as("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+    assert!(ssl, "the connection is not encrypted");
+    store.ping().await.unwrap();
+}
+
 #[tokio::test]
 async fn missing_database_names_it() {
     let Ok(base) = std::env::var("PREFLIGHT_TEST_POSTGRES") else {
