@@ -564,3 +564,94 @@ async fn hung_up_puts_leave_no_orphan_blobs() {
     assert_eq!(settled.0, settled.1, "(objects, blob files)");
     assert_eq!(temp_files(&server), 0, "temp files left behind");
 }
+
+fn put_bucket_cors(server: &TestServer, bucket: &str, origin: &str) -> RawRequest {
+    let xml = format!(
+        "<CORSConfiguration><CORSRule><AllowedOrigin>{origin}</AllowedOrigin>\
+         <AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>"
+    );
+    let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(xml.as_bytes()));
+    raw_request(
+        server,
+        "PUT",
+        &format!("/{bucket}?cors"),
+        &[("content-md5".to_owned(), md5)],
+        xml.as_bytes(),
+        true,
+    )
+}
+
+/// The origins among `origins` whose GET preflight `server` allows.
+async fn allowed_origins(server: &TestServer, bucket: &str, origins: &[String]) -> Vec<String> {
+    let http = server.http();
+    let mut allowed = Vec::new();
+    for origin in origins {
+        let res = http
+            .request(
+                reqwest::Method::OPTIONS,
+                server.url(&format!("/{bucket}/k")),
+            )
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .send()
+            .await
+            .unwrap();
+        if res.status() == 200 {
+            allowed.push(origin.clone());
+        }
+    }
+    allowed
+}
+
+/// A bucket setting changed by clients that hang up: the cache that
+/// answers preflights and the store must never disagree, so the server
+/// answers the same before and after a restart (which reloads the cache
+/// from the store).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hung_up_setting_changes_leave_cache_and_store_agreeing() {
+    let mut server = TestServer::start();
+    let bucket = bucket_name("cancel-cors");
+    server
+        .client()
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let origins: Vec<String> = (0..PER_KIND)
+        .map(|i| format!("https://app{i}.example"))
+        .collect();
+    let requests: Vec<RawRequest> = origins
+        .iter()
+        .map(|o| put_bucket_cors(&server, &bucket, o))
+        .collect();
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    println!("seed {seed}");
+    let mut rng = Rng(seed);
+    for round in requests.chunks(CLIENTS) {
+        let sends = round
+            .iter()
+            .map(|req| send_and_hang_up(&server, req, rng.next()));
+        futures::future::join_all(sends).await;
+    }
+    // The commit points that had started run to completion.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = allowed_origins(&server, &bucket, &origins).await;
+    assert!(
+        before.len() <= 1,
+        "several configurations in force: {before:?}"
+    );
+    server.restart();
+    let after = allowed_origins(&server, &bucket, &origins).await;
+    assert_eq!(before, after, "the cache said one thing, the store another");
+    // The bucket still takes a change.
+    let (status, text) = send_whole(&server, &put_bucket_cors(&server, &bucket, &origins[0])).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(
+        allowed_origins(&server, &bucket, &origins).await,
+        [origins[0].clone()]
+    );
+}

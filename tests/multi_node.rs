@@ -308,6 +308,28 @@ async fn an_unreachable_database_is_503_and_the_node_recovers() {
         .await;
     let status = res.unwrap_err().raw_response().map(|r| r.status().as_u16());
     assert_eq!(status, Some(503));
+    // DeleteObjects: 503 for the whole batch (nothing deleted), which the
+    // SDKs retry, not a 200 listing every key as an internal error.
+    let key = |k: &str| {
+        aws_sdk_s3::types::ObjectIdentifier::builder()
+            .key(k)
+            .build()
+            .unwrap()
+    };
+    let res = s3
+        .delete_objects()
+        .bucket(&bucket)
+        .delete(
+            aws_sdk_s3::types::Delete::builder()
+                .objects(key("k"))
+                .objects(key("k2"))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await;
+    let err = res.expect_err("DeleteObjects answered while the database is down");
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(503));
     // Preflights need no database: the cache answers.
     assert!(allowed(&server, &format!("/{bucket}/k"), "https://app.example").await);
     let res = server.http().get(&health).send().await.unwrap();

@@ -205,13 +205,35 @@ pub async fn delete_objects(
     let (deleted, errors) = commit_point(async move {
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
-        for id in input.delete.objects {
+        let mut any_deleted = false;
+        let mut objects = input.delete.objects.into_iter();
+        while let Some(id) = objects.next() {
             match owned.meta.delete_object(&input.bucket, &id.key).await {
                 Ok(_) => {
+                    any_deleted = true;
                     if !quiet {
                         deleted.push(DeletedObject {
                             key: Some(id.key),
                             ..Default::default()
+                        });
+                    }
+                }
+                // The store is unreachable: nothing more can be deleted.
+                // Before the first deletion the whole request is 503, which
+                // clients retry; after it, this key and the rest are
+                // reported as not deleted, with the same code.
+                Err(e) if e.is_unavailable() => {
+                    if !any_deleted {
+                        return Err(store_err(e));
+                    }
+                    tracing::warn!(error = %e, "storage unreachable during DeleteObjects");
+                    let message = "Service is unable to handle request.";
+                    for id in std::iter::once(id).chain(objects.by_ref()) {
+                        errors.push(Error {
+                            code: Some("ServiceUnavailable".to_owned()),
+                            key: Some(id.key),
+                            message: Some(message.to_owned()),
+                            version_id: None,
                         });
                     }
                 }
