@@ -19,36 +19,7 @@ use std::time::{Duration, Instant};
 
 use common::fixtures::{get_bytes, new_bucket, put_object};
 use common::{SECRET_KEY, TestServer, client_for, error_code};
-use sqlx::Connection;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-
-/// The test cluster's URL, or `None` (skipped) when it is not configured.
-fn postgres_url(test: &str) -> Option<String> {
-    match std::env::var("PREFLIGHT_TEST_POSTGRES") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "PREFLIGHT_TEST_POSTGRES is required under CI"
-            );
-            eprintln!("SKIPPED {test}: set PREFLIGHT_TEST_POSTGRES (scripts/test-postgres start)");
-            None
-        }
-    }
-}
-
-/// A fresh database in the test cluster; returns its URL.
-async fn fresh_database(base: &str) -> String {
-    let name = format!("preflight_test_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(base).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let mut url = url_of(base);
-    url.set_path(&format!("/{name}"));
-    url.to_string()
-}
 
 fn url_of(s: &str) -> reqwest::Url {
     reqwest::Url::parse(s).unwrap()
@@ -104,10 +75,9 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_through_one_node_is_in_force_on_another_within_a_second() {
-    let Some(base) = postgres_url("multi_node::a_change_through_one_node") else {
+    let Some(meta) = common::postgres::fresh_database().await else {
         return;
     };
-    let meta = fresh_database(&base).await;
     let shared = tempfile::tempdir().unwrap();
     let a = node(&meta, shared.path(), &[]);
     let b = node(&meta, shared.path(), &[]);
@@ -242,10 +212,9 @@ impl Proxy {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_database_is_503_and_the_node_recovers() {
-    let Some(base) = postgres_url("multi_node::an_unreachable_database") else {
+    let Some(meta) = common::postgres::fresh_database().await else {
         return;
     };
-    let meta = fresh_database(&base).await;
     let url = url_of(&meta);
     let upstream: SocketAddr = format!(
         "{}:{}",
@@ -371,4 +340,80 @@ async fn an_unreachable_database_is_503_and_the_node_recovers() {
     })
     .await;
     assert!(seen.is_some(), "the recovered node does not follow changes");
+}
+
+/// Nodes started without key flags on one database use the root
+/// credentials kept in it (the first node stores generated ones), and a key
+/// made with `preflight keys add --meta` reaches every node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_share_root_credentials_and_keys_through_the_database() {
+    let Some(meta) = common::postgres::fresh_database().await else {
+        return;
+    };
+    let shared = tempfile::tempdir().unwrap();
+    let blobs = format!("fs://{}", shared.path().display());
+    let args = ["--meta", meta.as_str(), "--blobs", blobs.as_str()];
+    let a = TestServer::start_without_root_flags(&args);
+    let b = TestServer::start_without_root_flags(&args);
+    let root = a
+        .printed_root
+        .clone()
+        .expect("A prints its root credentials");
+    assert_eq!(
+        b.printed_root.as_ref(),
+        Some(&root),
+        "B uses A's credentials"
+    );
+    assert_ne!(root.0, common::ACCESS_KEY);
+    let (ak, sk) = (&root.0, &root.1);
+    let bucket = new_bucket(&client_for(&a.endpoint, ak, sk, true), "root").await;
+    put_object(
+        &client_for(&b.endpoint, ak, sk, true),
+        &bucket,
+        "k",
+        b"by b",
+    )
+    .await;
+
+    // `preflight keys add` straight into the database.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_preflight"))
+        .args(["keys", "add", "frank", "--json", "--meta", meta.as_str()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (fak, fsk) = (
+        created["access_key"].as_str().unwrap(),
+        created["secret_key"].as_str().unwrap(),
+    );
+    // Known everywhere within a second: AccessDenied (no grant), not
+    // InvalidAccessKeyId.
+    for node in [&a, &b] {
+        let frank = client_for(&node.endpoint, fak, fsk, true);
+        let took = time_until(Duration::from_secs(1), || async {
+            let res = frank.list_objects_v2().bucket(&bucket).send().await;
+            let code = res.err().and_then(|e| {
+                aws_sdk_s3::error::ProvideErrorMetadata::code(&e.into_service_error())
+                    .map(str::to_owned)
+            });
+            code.as_deref() == Some("AccessDenied")
+        })
+        .await;
+        assert!(
+            took.is_some(),
+            "{} does not know frank's key",
+            node.endpoint
+        );
+    }
+    // A node started later finds the same root credentials.
+    let c = TestServer::start_without_root_flags(&args);
+    assert_eq!(c.printed_root.as_ref(), Some(&root));
+    assert_eq!(
+        get_bytes(&client_for(&c.endpoint, ak, sk, true), &bucket, "k").await,
+        b"by b"
+    );
 }

@@ -29,6 +29,10 @@ pub struct TestServer {
     pub admin_addr: Option<String>,
     _tmp: Option<tempfile::TempDir>,
     extra_args: Vec<String>,
+    /// Pass `--access-key`/`--secret-key` ([`ACCESS_KEY`], [`SECRET_KEY`]).
+    root_flags: bool,
+    /// The root credentials the start banner printed (its `Try:` line).
+    pub printed_root: Option<(String, String)>,
 }
 
 impl TestServer {
@@ -49,6 +53,27 @@ impl TestServer {
             admin_addr: None,
             _tmp: Some(tmp),
             extra_args: args.iter().map(|s| s.to_string()).collect(),
+            root_flags: true,
+            printed_root: None,
+        };
+        server.spawn();
+        server
+    }
+
+    /// Starts a server without root key flags: it uses the credentials of
+    /// its store (or of its data dir), as `preflight serve` does.
+    pub fn start_without_root_flags(args: &[&str]) -> Self {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let mut server = TestServer {
+            child: None,
+            endpoint: String::new(),
+            addr: "127.0.0.1:0".to_owned(),
+            data_dir: tmp.path().join("data"),
+            admin_addr: None,
+            _tmp: Some(tmp),
+            extra_args: args.iter().map(|s| s.to_string()).collect(),
+            root_flags: false,
+            printed_root: None,
         };
         server.spawn();
         server
@@ -64,6 +89,8 @@ impl TestServer {
             admin_addr: None,
             _tmp: None,
             extra_args: args.iter().map(|s| s.to_string()).collect(),
+            root_flags: true,
+            printed_root: None,
         };
         server.spawn();
         server
@@ -76,16 +103,21 @@ impl TestServer {
             .open(self.log_path())
             .expect("log file");
         std::fs::create_dir_all(&self.data_dir).ok();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_preflight"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_preflight"));
+        command
             .arg("serve")
             .arg("--addr")
             .arg(&self.addr)
             .arg("--data-dir")
-            .arg(&self.data_dir)
-            .arg("--access-key")
-            .arg(ACCESS_KEY)
-            .arg("--secret-key")
-            .arg(SECRET_KEY)
+            .arg(&self.data_dir);
+        if self.root_flags {
+            command
+                .arg("--access-key")
+                .arg(ACCESS_KEY)
+                .arg("--secret-key")
+                .arg(SECRET_KEY);
+        }
+        let mut child = command
             .args(&self.extra_args)
             .env(
                 "RUST_LOG",
@@ -120,7 +152,19 @@ impl TestServer {
                     .strip_prefix("https://")
                     .or_else(|| url.strip_prefix("http://"));
                 self.admin_addr = addr.map(str::to_owned);
-            } else if line.starts_with("Data directory:") {
+            } else if let Some(try_line) = line.strip_prefix("Try: ") {
+                // The banner's last line.
+                let value = |name: &str| {
+                    try_line
+                        .split_whitespace()
+                        .find_map(|w| w.strip_prefix(name))
+                        .map(str::to_owned)
+                };
+                if let (Some(ak), Some(sk)) =
+                    (value("AWS_ACCESS_KEY_ID="), value("AWS_SECRET_ACCESS_KEY="))
+                {
+                    self.printed_root = Some((ak, sk));
+                }
                 break;
             }
         }
