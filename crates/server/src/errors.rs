@@ -68,6 +68,7 @@ pub fn store_err(e: StoreError) -> S3Error {
         StoreError::NoSuchKey => s3_err(S3ErrorCode::NoSuchKey),
         StoreError::NoSuchUpload => s3_err(S3ErrorCode::NoSuchUpload),
         StoreError::InvalidPart => s3_err(S3ErrorCode::InvalidPart),
+        StoreError::PreconditionFailed => s3_err(S3ErrorCode::PreconditionFailed),
         other if other.is_unavailable() => {
             tracing::warn!(error = %other, "storage unreachable; answering 503");
             service_unavailable()

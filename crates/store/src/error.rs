@@ -29,6 +29,10 @@ pub enum StoreError {
     /// manifest was built).
     #[error("a part of the manifest is not the upload's current part")]
     InvalidPart,
+    /// A conditional write's or delete's condition does not hold for the
+    /// current object (nothing was changed).
+    #[error("precondition failed")]
+    PreconditionFailed,
     #[error("no such blob: {0}")]
     NoSuchBlob(String),
     #[error("user {0} already exists")]

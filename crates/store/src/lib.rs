@@ -87,9 +87,31 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn get_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectRecord>>;
     /// Inserts or replaces the object; returns the replaced record.
     /// Fails with [`StoreError::NoSuchBucket`].
-    async fn put_object(&self, object: &ObjectRecord) -> StoreResult<Option<ObjectRecord>>;
+    async fn put_object(&self, object: &ObjectRecord) -> StoreResult<Option<ObjectRecord>> {
+        self.put_object_if(object, &WriteCondition::NONE).await
+    }
+    /// [`MetaStore::put_object`] when `condition` holds for the object it
+    /// would replace, checked in the same transaction; else fails as
+    /// [`WriteCondition::check_write`] says, changing nothing.
+    async fn put_object_if(
+        &self,
+        object: &ObjectRecord,
+        condition: &WriteCondition,
+    ) -> StoreResult<Option<ObjectRecord>>;
     /// Removes the object; returns the removed record.
-    async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectRecord>>;
+    async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectRecord>> {
+        self.delete_object_if(bucket, key, &WriteCondition::NONE)
+            .await
+    }
+    /// [`MetaStore::delete_object`] when `condition` holds for the object
+    /// (see [`WriteCondition::check_delete`]), checked in the same
+    /// transaction.
+    async fn delete_object_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        condition: &WriteCondition,
+    ) -> StoreResult<Option<ObjectRecord>>;
     /// Objects with `key` starting with `prefix` and `key > after` (byte order),
     /// ordered by key bytes, at most `limit`.
     async fn list_objects(
@@ -143,6 +165,18 @@ pub trait MetaStore: Send + Sync + 'static {
         &self,
         upload_id: &str,
         object: &ObjectRecord,
+    ) -> StoreResult<(Option<ObjectRecord>, Vec<PartRecord>)> {
+        self.complete_upload_if(upload_id, object, &WriteCondition::NONE)
+            .await
+    }
+    /// [`MetaStore::complete_upload`] when `condition` holds for the object
+    /// it would replace, checked in the same transaction; else fails as
+    /// [`WriteCondition::check_write`] says and the upload stays as it was.
+    async fn complete_upload_if(
+        &self,
+        upload_id: &str,
+        object: &ObjectRecord,
+        condition: &WriteCondition,
     ) -> StoreResult<(Option<ObjectRecord>, Vec<PartRecord>)>;
     /// Removes the upload; returns its parts. Fails with [`StoreError::NoSuchUpload`].
     async fn abort_upload(&self, upload_id: &str) -> StoreResult<Vec<PartRecord>>;

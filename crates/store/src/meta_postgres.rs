@@ -72,7 +72,7 @@ use time::OffsetDateTime;
 use crate::open::redact;
 use crate::{
     BlobId, BucketRecord, BucketSetting, MetaOptions, MetaStore, ObjectRecord, PartRecord,
-    RootKeyRecord, StoreError, StoreResult, UploadRecord, UserKeyRecord,
+    RootKeyRecord, StoreError, StoreResult, UploadRecord, UserKeyRecord, WriteCondition,
 };
 use rows::*;
 
@@ -306,13 +306,17 @@ async fn fetch_object(
 async fn replace_object(
     conn: &mut PgConnection,
     object: &ObjectRecord,
+    condition: &WriteCondition,
     times: ReleaseTimes,
 ) -> StoreResult<Option<ObjectRecord>> {
     if !lock_bucket_shared(conn, &object.bucket).await? {
         return Err(StoreError::NoSuchBucket);
     }
+    // Every writer of the key waits here, so the record read next is the
+    // one this write replaces: the condition is decided on it.
     lock_object_key(conn, &object.bucket, &object.key).await?;
     let previous = fetch_object(conn, &object.bucket, &object.key).await?;
+    condition.check_write(previous.as_ref())?;
     sqlx::query(
         "INSERT INTO objects (bucket, key, size, etag, last_modified, acl, headers, layout)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -510,15 +514,25 @@ impl MetaStore for PostgresMetaStore {
         fetch_object(&mut conn, bucket, key).await
     }
 
-    async fn put_object(&self, object: &ObjectRecord) -> StoreResult<Option<ObjectRecord>> {
-        let object = object.clone();
-        self.run_write(|s| async move { s.put_object_now(&object).await })
+    async fn put_object_if(
+        &self,
+        object: &ObjectRecord,
+        condition: &WriteCondition,
+    ) -> StoreResult<Option<ObjectRecord>> {
+        let (object, condition) = (object.clone(), condition.clone());
+        self.run_write(|s| async move { s.put_object_now(&object, &condition).await })
             .await
     }
 
-    async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectRecord>> {
+    async fn delete_object_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        condition: &WriteCondition,
+    ) -> StoreResult<Option<ObjectRecord>> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.run_write(|s| async move { s.delete_object_now(&bucket, &key).await })
+        let condition = condition.clone();
+        self.run_write(|s| async move { s.delete_object_now(&bucket, &key, &condition).await })
             .await
     }
 
@@ -690,14 +704,18 @@ impl MetaStore for PostgresMetaStore {
         rows.iter().map(part_from_row).collect()
     }
 
-    async fn complete_upload(
+    async fn complete_upload_if(
         &self,
         upload_id: &str,
         object: &ObjectRecord,
+        condition: &WriteCondition,
     ) -> StoreResult<(Option<ObjectRecord>, Vec<PartRecord>)> {
         let (upload_id, object) = (upload_id.to_owned(), object.clone());
-        self.run_write(|s| async move { s.complete_upload_now(&upload_id, &object).await })
-            .await
+        let condition = condition.clone();
+        self.run_write(
+            |s| async move { s.complete_upload_now(&upload_id, &object, &condition).await },
+        )
+        .await
     }
 
     async fn abort_upload(&self, upload_id: &str) -> StoreResult<Vec<PartRecord>> {

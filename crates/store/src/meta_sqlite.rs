@@ -32,7 +32,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use crate::{
     BlobId, BucketRecord, BucketSetting, MetaStore, ObjectRecord, PartRecord, RootKeyRecord,
-    StoreError, StoreResult, UploadRecord, UserKeyRecord,
+    StoreError, StoreResult, UploadRecord, UserKeyRecord, WriteCondition,
 };
 use rows::*;
 
@@ -182,11 +182,13 @@ async fn fetch_object(
 async fn replace_object(
     conn: &mut SqliteConnection,
     object: &ObjectRecord,
+    condition: &WriteCondition,
 ) -> StoreResult<Option<ObjectRecord>> {
     if !bucket_exists(conn, &object.bucket).await? {
         return Err(StoreError::NoSuchBucket);
     }
     let previous = fetch_object(conn, &object.bucket, &object.key).await?;
+    condition.check_write(previous.as_ref())?;
     sqlx::query(
         "INSERT INTO objects (bucket, key, size, etag, last_modified, acl, headers, layout)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -305,15 +307,25 @@ impl MetaStore for SqliteMetaStore {
         fetch_object(&mut conn, bucket, key).await
     }
 
-    async fn put_object(&self, object: &ObjectRecord) -> StoreResult<Option<ObjectRecord>> {
-        let object = object.clone();
-        self.run_write(|s| async move { s.put_object_now(&object).await })
+    async fn put_object_if(
+        &self,
+        object: &ObjectRecord,
+        condition: &WriteCondition,
+    ) -> StoreResult<Option<ObjectRecord>> {
+        let (object, condition) = (object.clone(), condition.clone());
+        self.run_write(|s| async move { s.put_object_now(&object, &condition).await })
             .await
     }
 
-    async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectRecord>> {
+    async fn delete_object_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        condition: &WriteCondition,
+    ) -> StoreResult<Option<ObjectRecord>> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.run_write(|s| async move { s.delete_object_now(&bucket, &key).await })
+        let condition = condition.clone();
+        self.run_write(|s| async move { s.delete_object_now(&bucket, &key, &condition).await })
             .await
     }
 
@@ -473,14 +485,18 @@ impl MetaStore for SqliteMetaStore {
         rows.iter().map(part_from_row).collect()
     }
 
-    async fn complete_upload(
+    async fn complete_upload_if(
         &self,
         upload_id: &str,
         object: &ObjectRecord,
+        condition: &WriteCondition,
     ) -> StoreResult<(Option<ObjectRecord>, Vec<PartRecord>)> {
         let (upload_id, object) = (upload_id.to_owned(), object.clone());
-        self.run_write(|s| async move { s.complete_upload_now(&upload_id, &object).await })
-            .await
+        let condition = condition.clone();
+        self.run_write(
+            |s| async move { s.complete_upload_now(&upload_id, &object, &condition).await },
+        )
+        .await
     }
 
     async fn abort_upload(&self, upload_id: &str) -> StoreResult<Vec<PartRecord>> {

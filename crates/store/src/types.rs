@@ -208,3 +208,102 @@ impl std::fmt::Debug for RootKeyRecord {
             .finish_non_exhaustive()
     }
 }
+
+/// An ETag a condition names, or `*` (any object).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EtagMatch {
+    Any,
+    /// Compared without quotes and without a weak `W/` prefix.
+    Etag(String),
+}
+
+impl EtagMatch {
+    /// Parses a header value: `*`, or one ETag with or without quotes.
+    pub fn parse(value: &str) -> Self {
+        match value.trim() {
+            "*" => EtagMatch::Any,
+            etag => EtagMatch::Etag(bare_etag(etag).to_owned()),
+        }
+    }
+
+    fn matches(&self, object: &ObjectRecord) -> bool {
+        match self {
+            EtagMatch::Any => true,
+            EtagMatch::Etag(etag) => bare_etag(&object.etag) == etag,
+        }
+    }
+}
+
+fn bare_etag(etag: &str) -> &str {
+    let etag = etag.trim();
+    etag.strip_prefix("W/").unwrap_or(etag).trim_matches('"')
+}
+
+/// What the object a write replaces (or a delete removes) must be for the
+/// write to happen: S3's conditional writes and deletes. Decided by the
+/// store inside the write's transaction, so of two racing conditional
+/// writers at most one sees its condition hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteCondition {
+    /// `If-Match`: an object must exist and (unless `*`) have this ETag.
+    pub if_match: Option<EtagMatch>,
+    /// `If-None-Match`: no object (`*`), or one with another ETag.
+    pub if_none_match: Option<EtagMatch>,
+    /// `x-amz-if-match-last-modified-time` (deletes).
+    pub if_match_last_modified: Option<OffsetDateTime>,
+    /// `x-amz-if-match-size` (deletes).
+    pub if_match_size: Option<u64>,
+}
+
+impl WriteCondition {
+    /// No condition: the write always happens.
+    pub const NONE: WriteCondition = WriteCondition {
+        if_match: None,
+        if_none_match: None,
+        if_match_last_modified: None,
+        if_match_size: None,
+    };
+
+    pub fn is_none(&self) -> bool {
+        self == &Self::NONE
+    }
+
+    /// Checks a write over `current` (the object it would replace).
+    /// [`crate::StoreError::NoSuchKey`] when `If-Match` finds no object,
+    /// [`crate::StoreError::PreconditionFailed`] when a condition fails.
+    pub fn check_write(&self, current: Option<&ObjectRecord>) -> crate::StoreResult<()> {
+        if self.if_match.is_some() && current.is_none() {
+            return Err(crate::StoreError::NoSuchKey);
+        }
+        let Some(current) = current else {
+            return Ok(());
+        };
+        self.check_existing(current)?;
+        if self
+            .if_none_match
+            .as_ref()
+            .is_some_and(|m| m.matches(current))
+        {
+            return Err(crate::StoreError::PreconditionFailed);
+        }
+        Ok(())
+    }
+
+    /// Checks a delete of `current`; deleting nothing always succeeds.
+    pub fn check_delete(&self, current: Option<&ObjectRecord>) -> crate::StoreResult<()> {
+        current.map_or(Ok(()), |c| self.check_existing(c))
+    }
+
+    fn check_existing(&self, current: &ObjectRecord) -> crate::StoreResult<()> {
+        let failed = self.if_match.as_ref().is_some_and(|m| !m.matches(current))
+            || self
+                .if_match_last_modified
+                .is_some_and(|t| t.unix_timestamp() != current.last_modified.unix_timestamp())
+            || self.if_match_size.is_some_and(|s| s != current.size);
+        if failed {
+            Err(crate::StoreError::PreconditionFailed)
+        } else {
+            Ok(())
+        }
+    }
+}

@@ -238,6 +238,8 @@ pub async fn complete_multipart_upload(
     };
     // The commit and the release of what it replaced or left unused go
     // together, even if the client hangs up.
+    let condition =
+        super::object::write_condition(input.if_match.as_ref(), input.if_none_match.as_ref());
     let owned = s3.clone();
     let upload_id = input.upload_id.clone();
     let record = commit_point(async move {
@@ -245,7 +247,7 @@ pub async fn complete_multipart_upload(
         // parts in the same transaction.
         owned
             .meta
-            .complete_upload(&upload_id, &record)
+            .complete_upload_if(&upload_id, &record, &condition)
             .await
             .map_err(store_err)?;
         Ok(record)

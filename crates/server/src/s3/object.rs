@@ -1,7 +1,7 @@
 //! Object operations: PutObject, GetObject, HeadObject, DeleteObject,
 //! DeleteObjects, CopyObject.
 
-use preflight_store::{ObjectHeaders, ObjectLayout, ObjectRecord};
+use preflight_store::{EtagMatch, ObjectHeaders, ObjectLayout, ObjectRecord, WriteCondition};
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use time::OffsetDateTime;
@@ -24,6 +24,58 @@ pub struct NewObject {
     pub acl: String,
     /// The checksums are filled in from the body.
     pub headers: ObjectHeaders,
+    /// What the object it replaces must be (`If-Match`, `If-None-Match`).
+    pub condition: WriteCondition,
+}
+
+fn etag_match(condition: &ETagCondition) -> EtagMatch {
+    match condition {
+        ETagCondition::Any => EtagMatch::Any,
+        ETagCondition::ETag(etag) => EtagMatch::Etag(etag.value().to_owned()),
+    }
+}
+
+/// The condition of a write's `If-Match` and `If-None-Match`.
+pub(super) fn write_condition(
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+) -> WriteCondition {
+    WriteCondition {
+        if_match: if_match.map(etag_match),
+        if_none_match: if_none_match.map(etag_match),
+        ..WriteCondition::NONE
+    }
+}
+
+/// The condition of a request whose input type has no fields for the
+/// headers (CopyObject's destination).
+fn header_condition(headers: &http::HeaderMap) -> WriteCondition {
+    let value = |name: http::header::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(EtagMatch::parse)
+    };
+    WriteCondition {
+        if_match: value(http::header::IF_MATCH),
+        if_none_match: value(http::header::IF_NONE_MATCH),
+        ..WriteCondition::NONE
+    }
+}
+
+/// Refuses a conditional write at once when its condition already fails,
+/// before the body is read; the store decides again at the commit.
+async fn precheck(
+    s3: &PreflightS3,
+    bucket: &str,
+    key: &str,
+    condition: &WriteCondition,
+) -> S3Result<()> {
+    if condition.is_none() {
+        return Ok(());
+    }
+    let current = s3.meta.get_object(bucket, key).await.map_err(store_err)?;
+    condition.check_write(current.as_ref()).map_err(store_err)
 }
 
 /// One commit point, run to completion even if the client hangs up: makes
@@ -49,8 +101,10 @@ pub async fn commit_object(
             headers,
             layout: ObjectLayout::Single { blob: written.blob },
         };
-        s3.commit_new_blobs(s3.meta.put_object(&record), || record.layout.blobs())
-            .await?;
+        s3.commit_new_blobs(s3.meta.put_object_if(&record, &new.condition), || {
+            record.layout.blobs()
+        })
+        .await?;
         Ok(record)
     })
     .await
@@ -66,6 +120,8 @@ pub async fn put_object(
     check_new_object(&input)?;
     let acl = canned_object_acl(input.canned_acl())?;
     let headers = object_headers(input.header_inputs())?;
+    let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref());
+    precheck(s3, &input.bucket, &input.key, &condition).await?;
     let received = s3
         .receive_body(
             &req.headers,
@@ -80,6 +136,7 @@ pub async fn put_object(
         key: input.key,
         acl: acl.to_owned(),
         headers,
+        condition,
     };
     let record = commit_object(s3, new, received).await?;
     let sum = |algo| stored_checksum(&record, algo);
@@ -166,13 +223,19 @@ pub async fn delete_object(
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
     let input = req.input;
     s3.bucket(&input.bucket)?;
+    let condition = WriteCondition {
+        if_match: input.if_match.as_ref().map(etag_match),
+        if_match_last_modified: input.if_match_last_modified_time.clone().map(Into::into),
+        if_match_size: input.if_match_size.and_then(|s| u64::try_from(s).ok()),
+        ..WriteCondition::NONE
+    };
     let owned = s3.clone();
     commit_point(async move {
         // The store releases the removed object's blobs in the same
         // transaction.
         owned
             .meta
-            .delete_object(&input.bucket, &input.key)
+            .delete_object_if(&input.bucket, &input.key, &condition)
             .await
             .map_err(store_err)?;
         Ok(())
@@ -208,7 +271,17 @@ pub async fn delete_objects(
         let mut any_deleted = false;
         let mut objects = input.delete.objects.into_iter();
         while let Some(id) = objects.next() {
-            match owned.meta.delete_object(&input.bucket, &id.key).await {
+            let condition = WriteCondition {
+                if_match: id.e_tag.as_ref().map(|e| EtagMatch::parse(e.value())),
+                if_match_last_modified: id.last_modified_time.clone().map(Into::into),
+                if_match_size: id.size.and_then(|s| u64::try_from(s).ok()),
+                ..WriteCondition::NONE
+            };
+            match owned
+                .meta
+                .delete_object_if(&input.bucket, &id.key, &condition)
+                .await
+            {
                 Ok(_) => {
                     any_deleted = true;
                     if !quiet {
@@ -236,6 +309,17 @@ pub async fn delete_objects(
                             version_id: None,
                         });
                     }
+                }
+                Err(preflight_store::StoreError::PreconditionFailed) => {
+                    errors.push(Error {
+                        code: Some("PreconditionFailed".to_owned()),
+                        key: Some(id.key),
+                        message: Some(
+                            "At least one of the pre-conditions you specified did not hold"
+                                .to_owned(),
+                        ),
+                        version_id: None,
+                    });
                 }
                 Err(e) => {
                     tracing::error!(key = %id.key, error = %e, "delete failed");
@@ -267,6 +351,8 @@ pub async fn copy_object(
     let input = req.input;
     s3.bucket(&input.bucket)?;
     check_new_object(&input)?;
+    let condition = header_condition(&req.headers);
+    precheck(s3, &input.bucket, &input.key, &condition).await?;
     let src = copy_source(s3, &input.copy_source).await?;
     check_source_conditions(
         &src,
@@ -317,6 +403,7 @@ pub async fn copy_object(
         key: input.key,
         acl: acl.to_owned(),
         headers,
+        condition,
     };
     let record = commit_object(s3, new, received).await?;
     Ok(S3Response::new(CopyObjectOutput {

@@ -280,6 +280,7 @@ impl PostObjectHandler {
             key: key.clone(),
             acl: acl.to_owned(),
             headers: object_hdrs,
+            condition: preflight_store::WriteCondition::NONE,
         };
         let record = commit_object(&self.s3, new, received).await?;
         tracing::info!(bucket, key = %key, size = record.size, "form upload stored");

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 
 use super::*;
-use crate::{BucketSetting, StoreError};
+use crate::{BucketSetting, EtagMatch, StoreError, WriteCondition};
 
 pub(super) async fn run(store: &dyn MetaStore, report: &mut SuiteReport) {
     run_cases!(
@@ -28,6 +28,10 @@ pub(super) async fn run(store: &dyn MetaStore, report: &mut SuiteReport) {
             uploads_initiated_before_a_cutoff,
             referenced_blobs_cover_objects_and_parts,
             concurrent_puts_of_one_key_lose_no_update,
+            conditional_writes_decide_on_the_current_object,
+            conditional_deletes_decide_on_the_current_object,
+            conditional_completion_leaves_a_refused_upload_intact,
+            racing_create_only_writes_have_one_winner,
             ping_answers,
         ]
     );
@@ -690,6 +694,196 @@ async fn concurrent_puts_of_one_key_lose_no_update(store: &dyn MetaStore) {
     );
     accounted.extend(live);
     assert_eq!(accounted, written.into_iter().collect());
+}
+
+fn if_match(etag: &str) -> WriteCondition {
+    WriteCondition {
+        if_match: Some(EtagMatch::parse(etag)),
+        ..WriteCondition::NONE
+    }
+}
+
+fn if_none_match(etag: &str) -> WriteCondition {
+    WriteCondition {
+        if_none_match: Some(EtagMatch::parse(etag)),
+        ..WriteCondition::NONE
+    }
+}
+
+fn with_etag(mut record: ObjectRecord, etag: &str) -> ObjectRecord {
+    record.etag = format!("\"{etag}\"");
+    record
+}
+
+async fn conditional_writes_decide_on_the_current_object(store: &dyn MetaStore) {
+    let b = new_bucket(store, "b-cond").await;
+    let first = with_etag(object(&b, "k", &BlobId::new()), "e1");
+    // If-Match needs an object: none yet is NoSuchKey, and nothing is written.
+    for cond in [if_match("*"), if_match("\"e1\"")] {
+        assert!(matches!(
+            store.put_object_if(&first, &cond).await,
+            Err(StoreError::NoSuchKey)
+        ));
+    }
+    assert_eq!(store.get_object(&b, "k").await.unwrap(), None);
+    // Create only if absent: once.
+    assert_eq!(
+        store
+            .put_object_if(&first, &if_none_match("*"))
+            .await
+            .unwrap(),
+        None
+    );
+    let second = with_etag(object(&b, "k", &BlobId::new()), "e2");
+    for cond in [
+        if_none_match("*"),
+        if_none_match("\"e1\""),
+        if_none_match("e1"),
+    ] {
+        assert!(
+            matches!(
+                store.put_object_if(&second, &cond).await,
+                Err(StoreError::PreconditionFailed)
+            ),
+            "{cond:?}"
+        );
+    }
+    assert!(matches!(
+        store.put_object_if(&second, &if_match("\"e9\"")).await,
+        Err(StoreError::PreconditionFailed)
+    ));
+    assert_eq!(
+        store.get_object(&b, "k").await.unwrap(),
+        Some(first.clone())
+    );
+    // A matching ETag, quoted or not, and If-None-Match of another ETag.
+    assert_eq!(
+        store.put_object_if(&second, &if_match("e1")).await.unwrap(),
+        Some(first.clone())
+    );
+    let third = with_etag(object(&b, "k", &BlobId::new()), "e3");
+    assert_eq!(
+        store
+            .put_object_if(&third, &if_none_match("\"e1\""))
+            .await
+            .unwrap(),
+        Some(second.clone())
+    );
+    let fourth = with_etag(object(&b, "k", &BlobId::new()), "e4");
+    assert_eq!(
+        store.put_object_if(&fourth, &if_match("*")).await.unwrap(),
+        Some(third)
+    );
+    assert_eq!(store.get_object(&b, "k").await.unwrap(), Some(fourth));
+}
+
+async fn conditional_deletes_decide_on_the_current_object(store: &dyn MetaStore) {
+    let b = new_bucket(store, "b-cdel").await;
+    let record = with_etag(object(&b, "k", &BlobId::new()), "e1");
+    store.put_object(&record).await.unwrap();
+    let wrong_size = WriteCondition {
+        if_match_size: Some(record.size + 1),
+        ..WriteCondition::NONE
+    };
+    let wrong_time = WriteCondition {
+        if_match_last_modified: Some(record.last_modified - time::Duration::seconds(5)),
+        ..WriteCondition::NONE
+    };
+    for cond in [if_match("\"e2\""), wrong_size, wrong_time] {
+        assert!(
+            matches!(
+                store.delete_object_if(&b, "k", &cond).await,
+                Err(StoreError::PreconditionFailed)
+            ),
+            "{cond:?}"
+        );
+    }
+    assert_eq!(
+        store.get_object(&b, "k").await.unwrap(),
+        Some(record.clone())
+    );
+    let right = WriteCondition {
+        if_match: Some(EtagMatch::parse("\"e1\"")),
+        if_match_size: Some(record.size),
+        if_match_last_modified: Some(record.last_modified),
+        ..WriteCondition::NONE
+    };
+    assert_eq!(
+        store.delete_object_if(&b, "k", &right).await.unwrap(),
+        Some(record)
+    );
+    // Deleting nothing succeeds whatever the condition.
+    assert_eq!(
+        store
+            .delete_object_if(&b, "k", &if_match("e2"))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn conditional_completion_leaves_a_refused_upload_intact(store: &dyn MetaStore) {
+    let b = new_bucket(store, "b-ccomp").await;
+    let existing = with_etag(object(&b, "k", &BlobId::new()), "e1");
+    store.put_object(&existing).await.unwrap();
+    let u = unique("u");
+    let t = OffsetDateTime::now_utc();
+    store.create_upload(&upload(&b, "k", &u, t)).await.unwrap();
+    let p1 = part(1);
+    store.put_part(&u, &p1).await.unwrap();
+    let done = multipart_object(&b, "k", &[&p1]);
+    assert!(matches!(
+        store
+            .complete_upload_if(&u, &done, &if_none_match("*"))
+            .await,
+        Err(StoreError::PreconditionFailed)
+    ));
+    assert!(store.get_upload(&b, &u).await.unwrap().is_some());
+    assert_eq!(
+        store.list_parts(&u, 0, 10).await.unwrap(),
+        std::slice::from_ref(&p1)
+    );
+    assert_eq!(
+        store.get_object(&b, "k").await.unwrap(),
+        Some(existing.clone())
+    );
+    let (replaced, unused) = store
+        .complete_upload_if(&u, &done, &if_match("\"e1\""))
+        .await
+        .unwrap();
+    assert_eq!(replaced, Some(existing));
+    assert!(unused.is_empty());
+}
+
+/// Create-only writes racing for one key: exactly one wins, the others
+/// see its object and fail, and the winner's record is what is stored.
+async fn racing_create_only_writes_have_one_winner(store: &dyn MetaStore) {
+    let b = new_bucket(store, "b-race").await;
+    let records: Vec<ObjectRecord> = (0..8)
+        .map(|i| with_etag(object(&b, "lock", &BlobId::new()), &format!("w{i}")))
+        .collect();
+    let cond = if_none_match("*");
+    let puts = records
+        .iter()
+        .map(|r| async { store.put_object_if(r, &cond).await });
+    let outcomes = futures::future::join_all(puts).await;
+    let winners: Vec<usize> = outcomes
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.is_ok())
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(winners.len(), 1, "{outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .filter(|o| o.is_err())
+            .all(|o| matches!(o, Err(StoreError::PreconditionFailed)))
+    );
+    assert_eq!(
+        store.get_object(&b, "lock").await.unwrap().as_ref(),
+        Some(&records[winners[0]])
+    );
 }
 
 async fn ping_answers(store: &dyn MetaStore) {

@@ -138,10 +138,11 @@ impl PostgresMetaStore {
     pub(super) async fn put_object_now(
         &self,
         object: &ObjectRecord,
+        condition: &WriteCondition,
     ) -> StoreResult<Option<ObjectRecord>> {
         let times = self.release_times()?;
         let mut tx = self.begin().await?;
-        let previous = replace_object(&mut tx, object, times).await?;
+        let previous = replace_object(&mut tx, object, condition, times).await?;
         tx.commit().await.pg()?;
         Ok(previous)
     }
@@ -150,6 +151,7 @@ impl PostgresMetaStore {
         &self,
         bucket: &str,
         key: &str,
+        condition: &WriteCondition,
     ) -> StoreResult<Option<ObjectRecord>> {
         let times = self.release_times()?;
         let mut tx = self.begin().await?;
@@ -157,6 +159,7 @@ impl PostgresMetaStore {
         let Some(previous) = fetch_object(&mut tx, bucket, key).await? else {
             return Ok(None);
         };
+        condition.check_delete(Some(&previous))?;
         sqlx::query("DELETE FROM objects WHERE bucket = $1 AND key = $2")
             .bind(bucket)
             .bind(key.as_bytes())
@@ -280,6 +283,7 @@ impl PostgresMetaStore {
         &self,
         upload_id: &str,
         object: &ObjectRecord,
+        condition: &WriteCondition,
     ) -> StoreResult<(Option<ObjectRecord>, Vec<PartRecord>)> {
         let times = self.release_times()?;
         let mut tx = self.begin().await?;
@@ -295,7 +299,7 @@ impl PostgresMetaStore {
         }
         let parts = remove_upload(&mut tx, upload_id).await?;
         let unused = object.layout.unused_parts(parts)?;
-        let previous = replace_object(&mut tx, object, times).await?;
+        let previous = replace_object(&mut tx, object, condition, times).await?;
         let blobs = unused.iter().map(|p| p.blob.clone()).collect();
         record_releases(&mut tx, blobs, times.now).await?;
         tx.commit().await.pg()?;

@@ -258,9 +258,13 @@ async fn referenced_blobs_span_pages() {
     for i in 0..total {
         let blob = BlobId::new();
         expected.insert(blob.clone());
-        replace_object(w.conn(), &object("b", &format!("k{i:05}"), &blob))
-            .await
-            .unwrap();
+        replace_object(
+            w.conn(),
+            &object("b", &format!("k{i:05}"), &blob),
+            &WriteCondition::NONE,
+        )
+        .await
+        .unwrap();
     }
     let released: Vec<BlobId> = (0..total).map(|_| BlobId::new()).collect();
     record_releases(w.conn(), &released, 0).await.unwrap();

@@ -119,9 +119,10 @@ impl SqliteMetaStore {
     pub(super) async fn put_object_now(
         &self,
         object: &ObjectRecord,
+        condition: &WriteCondition,
     ) -> StoreResult<Option<ObjectRecord>> {
         let mut w = self.begin_write().await?;
-        let previous = replace_object(w.conn(), object).await?;
+        let previous = replace_object(w.conn(), object, condition).await?;
         if let Some(previous) = &previous {
             self.release_replaced(w.conn(), previous, object).await?;
         }
@@ -133,11 +134,13 @@ impl SqliteMetaStore {
         &self,
         bucket: &str,
         key: &str,
+        condition: &WriteCondition,
     ) -> StoreResult<Option<ObjectRecord>> {
         let mut w = self.begin_write().await?;
         let Some(previous) = fetch_object(w.conn(), bucket, key).await? else {
             return Ok(None);
         };
+        condition.check_delete(Some(&previous))?;
         sqlx::query("DELETE FROM objects WHERE bucket = $1 AND key = $2")
             .bind(bucket)
             .bind(key)
@@ -234,6 +237,7 @@ impl SqliteMetaStore {
         &self,
         upload_id: &str,
         object: &ObjectRecord,
+        condition: &WriteCondition,
     ) -> StoreResult<(Option<ObjectRecord>, Vec<PartRecord>)> {
         let mut w = self.begin_write().await?;
         // An upload id used with another bucket or key is "no such upload",
@@ -244,7 +248,7 @@ impl SqliteMetaStore {
         }
         let parts = remove_upload(w.conn(), upload_id).await?;
         let unused = object.layout.unused_parts(parts)?;
-        let previous = replace_object(w.conn(), object).await?;
+        let previous = replace_object(w.conn(), object, condition).await?;
         record_releases(w.conn(), &part_blobs(&unused), now_db()?).await?;
         if let Some(previous) = &previous {
             self.release_replaced(w.conn(), previous, object).await?;
