@@ -73,6 +73,19 @@ pub fn action_of(op: Operation) -> Option<(&'static str, Need)> {
             ("s3:PutBucketPublicAccessBlock", Need::Owner)
         }
         GetPublicAccessBlock => ("s3:GetBucketPublicAccessBlock", Need::Owner),
+        GetBucketEncryption => ("s3:GetEncryptionConfiguration", Need::Owner),
+        GetBucketWebsite => ("s3:GetBucketWebsite", Need::Owner),
+        GetBucketLogging => ("s3:GetBucketLogging", Need::Owner),
+        GetBucketReplication => ("s3:GetReplicationConfiguration", Need::Owner),
+        GetObjectLockConfiguration => ("s3:GetBucketObjectLockConfiguration", Need::Owner),
+        GetBucketOwnershipControls => ("s3:GetBucketOwnershipControls", Need::Owner),
+        GetBucketRequestPayment => ("s3:GetBucketRequestPayment", Need::Owner),
+        GetBucketAccelerateConfiguration => ("s3:GetAccelerateConfiguration", Need::Owner),
+        GetBucketNotificationConfiguration => ("s3:GetBucketNotification", Need::Owner),
+        GetBucketVersioning => ("s3:GetBucketVersioning", Need::Owner),
+        GetBucketTagging => ("s3:GetBucketTagging", Need::Owner),
+        GetBucketLifecycleConfiguration => ("s3:GetLifecycleConfiguration", Need::Owner),
+        GetObjectTagging => ("s3:GetObjectTagging", Need::Owner),
         Preflight | Unknown => return None,
     })
 }
@@ -543,6 +556,29 @@ mod tests {
             action_of(DeletePublicAccessBlock).unwrap().0,
             "s3:PutBucketPublicAccessBlock"
         );
+        // IAM's names for the configuration reads that differ from the API's.
+        for (op, action) in [
+            (GetBucketEncryption, "s3:GetEncryptionConfiguration"),
+            (GetBucketReplication, "s3:GetReplicationConfiguration"),
+            (
+                GetObjectLockConfiguration,
+                "s3:GetBucketObjectLockConfiguration",
+            ),
+            (
+                GetBucketAccelerateConfiguration,
+                "s3:GetAccelerateConfiguration",
+            ),
+            (
+                GetBucketNotificationConfiguration,
+                "s3:GetBucketNotification",
+            ),
+            (
+                GetBucketLifecycleConfiguration,
+                "s3:GetLifecycleConfiguration",
+            ),
+        ] {
+            assert_eq!(action_of(op).unwrap().0, action);
+        }
         assert_eq!(action_of(Preflight), None);
         assert_eq!(action_of(Unknown), None);
         // Every other operation's action is its own name, as in IAM.
@@ -557,6 +593,12 @@ mod tests {
                         | PutPublicAccessBlock
                         | DeletePublicAccessBlock
                         | GetPublicAccessBlock
+                        | GetBucketEncryption
+                        | GetBucketReplication
+                        | GetObjectLockConfiguration
+                        | GetBucketAccelerateConfiguration
+                        | GetBucketNotificationConfiguration
+                        | GetBucketLifecycleConfiguration
                 )
             {
                 assert_eq!(action, format!("s3:{op}"));

@@ -97,6 +97,19 @@ pub enum Operation {
     PutBucketCors,
     GetBucketCors,
     DeleteBucketCors,
+    GetBucketEncryption,
+    GetBucketWebsite,
+    GetBucketReplication,
+    GetObjectLockConfiguration,
+    GetBucketOwnershipControls,
+    GetBucketTagging,
+    GetBucketLifecycleConfiguration,
+    GetBucketLogging,
+    GetBucketRequestPayment,
+    GetBucketAccelerateConfiguration,
+    GetBucketNotificationConfiguration,
+    GetBucketVersioning,
+    GetObjectTagging,
     /// A CORS preflight (`OPTIONS`), answered by the CORS layer.
     Preflight,
     /// A browser form upload (`POST` multipart/form-data to the bucket).
@@ -133,6 +146,44 @@ const UNSERVED_SUBRESOURCES: &[&str] = &[
     "versions",
     "website",
 ];
+
+/// The configuration reads of features Preflight does not have, answered
+/// as S3 answers a bucket without them (`s3/probes.rs`), by subresource.
+const BUCKET_PROBES: &[(&str, Operation)] = &[
+    ("accelerate", Operation::GetBucketAccelerateConfiguration),
+    ("encryption", Operation::GetBucketEncryption),
+    ("lifecycle", Operation::GetBucketLifecycleConfiguration),
+    ("logging", Operation::GetBucketLogging),
+    (
+        "notification",
+        Operation::GetBucketNotificationConfiguration,
+    ),
+    ("object-lock", Operation::GetObjectLockConfiguration),
+    ("ownershipControls", Operation::GetBucketOwnershipControls),
+    ("replication", Operation::GetBucketReplication),
+    ("requestPayment", Operation::GetBucketRequestPayment),
+    ("tagging", Operation::GetBucketTagging),
+    ("versioning", Operation::GetBucketVersioning),
+    ("website", Operation::GetBucketWebsite),
+];
+
+/// The probe a bucket GET names, when it names exactly one subresource
+/// that is one.
+fn bucket_probe(q: &Query<'_>) -> Option<Operation> {
+    let mut found = q
+        .pairs()
+        .filter(|(k, _)| UNSERVED_SUBRESOURCES.contains(k))
+        .map(|(k, _)| {
+            BUCKET_PROBES
+                .iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, op)| *op)
+        });
+    match (found.next(), found.next()) {
+        (Some(Some(op)), None) => Some(op),
+        _ => None,
+    }
+}
 
 /// The query of a request, as s3s's router reads it: keys and values.
 struct Query<'a>(Option<&'a str>);
@@ -197,6 +248,19 @@ impl Operation {
         Self::PutBucketCors,
         Self::GetBucketCors,
         Self::DeleteBucketCors,
+        Self::GetBucketEncryption,
+        Self::GetBucketWebsite,
+        Self::GetBucketReplication,
+        Self::GetObjectLockConfiguration,
+        Self::GetBucketOwnershipControls,
+        Self::GetBucketTagging,
+        Self::GetBucketLifecycleConfiguration,
+        Self::GetBucketLogging,
+        Self::GetBucketRequestPayment,
+        Self::GetBucketAccelerateConfiguration,
+        Self::GetBucketNotificationConfiguration,
+        Self::GetBucketVersioning,
+        Self::GetObjectTagging,
         Self::Preflight,
         Self::PostObject,
         Self::Unknown,
@@ -218,6 +282,10 @@ impl Operation {
             (&Method::GET, Target::Service) => ListBuckets,
             (_, Target::Service) => Unknown,
             (&Method::POST, Target::Bucket(_)) if is_form_upload(method, headers) => PostObject,
+            (&Method::GET, Target::Bucket(_)) if bucket_probe(&q).is_some() => {
+                bucket_probe(&q).unwrap_or(Unknown)
+            }
+            (&Method::GET, Target::Object(..)) if q.has("tagging") => GetObjectTagging,
             (_, _) if q.names_unserved() => Unknown,
 
             (&Method::HEAD, Target::Bucket(_)) => HeadBucket,
@@ -322,6 +390,19 @@ impl Operation {
             PutBucketCors => "PutBucketCors",
             GetBucketCors => "GetBucketCors",
             DeleteBucketCors => "DeleteBucketCors",
+            GetBucketEncryption => "GetBucketEncryption",
+            GetBucketWebsite => "GetBucketWebsite",
+            GetBucketReplication => "GetBucketReplication",
+            GetObjectLockConfiguration => "GetObjectLockConfiguration",
+            GetBucketOwnershipControls => "GetBucketOwnershipControls",
+            GetBucketTagging => "GetBucketTagging",
+            GetBucketLifecycleConfiguration => "GetBucketLifecycleConfiguration",
+            GetBucketLogging => "GetBucketLogging",
+            GetBucketRequestPayment => "GetBucketRequestPayment",
+            GetBucketAccelerateConfiguration => "GetBucketAccelerateConfiguration",
+            GetBucketNotificationConfiguration => "GetBucketNotificationConfiguration",
+            GetBucketVersioning => "GetBucketVersioning",
+            GetObjectTagging => "GetObjectTagging",
             Preflight => "Preflight",
             PostObject => "PostObject",
             Unknown => "Unknown",
@@ -425,7 +506,21 @@ mod tests {
         ("POST", "/bkt", "delete=", &[], DeleteObjects),
         ("POST", "/bkt", "", FORM, PostObject),
         ("POST", "/bkt", "", &[], Unknown),
-        ("GET", "/bkt", "tagging", &[], Unknown),
+        ("GET", "/bkt", "tagging", &[], GetBucketTagging),
+        ("PUT", "/bkt", "tagging", &[], Unknown),
+        ("GET", "/bkt", "versioning", &[], GetBucketVersioning),
+        ("GET", "/bkt", "encryption", &[], GetBucketEncryption),
+        ("GET", "/bkt", "website", &[], GetBucketWebsite),
+        ("GET", "/bkt", "logging", &[], GetBucketLogging),
+        ("GET", "/bkt", "replication", &[], GetBucketReplication),
+        ("GET", "/bkt", "object-lock", &[], GetObjectLockConfiguration),
+        ("GET", "/bkt", "ownershipControls", &[], GetBucketOwnershipControls),
+        ("GET", "/bkt", "requestPayment", &[], GetBucketRequestPayment),
+        ("GET", "/bkt", "accelerate", &[], GetBucketAccelerateConfiguration),
+        ("GET", "/bkt", "notification", &[], GetBucketNotificationConfiguration),
+        ("GET", "/bkt", "lifecycle", &[], GetBucketLifecycleConfiguration),
+        ("GET", "/bkt", "analytics", &[], Unknown),
+        ("DELETE", "/bkt", "encryption", &[], Unknown),
         ("PUT", "/bkt", "versioning", &[], Unknown),
         ("GET", "/bkt", "versions", &[], Unknown),
         ("PUT", "/bkt/k", "", &[], PutObject),
@@ -446,7 +541,8 @@ mod tests {
         ("GET", "/bkt/k", "uploadId=u1&max-parts=2", &[], ListParts),
         ("DELETE", "/bkt/k", "uploadId=u1", &[], AbortMultipartUpload),
         ("POST", "/bkt/k", "", &[], Unknown),
-        ("GET", "/bkt/k", "tagging", &[], Unknown),
+        ("GET", "/bkt/k", "tagging", &[], GetObjectTagging),
+        ("PUT", "/bkt/k", "tagging", &[], Unknown),
         ("PUT", "/bkt/k", "retention", &[], Unknown),
         ("OPTIONS", "/bkt/k", "", &[], Preflight),
         ("OPTIONS", "/", "", &[], Preflight),
@@ -523,7 +619,7 @@ mod tests {
         for op in Operation::ALL {
             assert_eq!(Operation::from_s3s_name(&op.to_string()), *op);
         }
-        assert_eq!(Operation::from_s3s_name("GetBucketTagging"), Unknown);
+        assert_eq!(Operation::from_s3s_name("PutBucketTagging"), Unknown);
     }
 
     #[test]

@@ -144,6 +144,19 @@ fn fix_error_body(res: &mut Response<Body>, request_id: &str, target: &Target) {
     let resource = match (doc.code.as_str(), target) {
         ("NoSuchKey", Target::Object(_, key)) => Some(("Key", key.as_str())),
         ("NoSuchBucket", _) => target.bucket().map(|b| ("BucketName", b)),
+        // A bucket without the configuration asked for.
+        (
+            "ServerSideEncryptionConfigurationNotFoundError"
+            | "NoSuchWebsiteConfiguration"
+            | "ReplicationConfigurationNotFoundError"
+            | "ObjectLockConfigurationNotFoundError"
+            | "OwnershipControlsNotFoundError"
+            | "NoSuchTagSet"
+            | "NoSuchLifecycleConfiguration"
+            | "NoSuchCORSConfiguration"
+            | "NoSuchBucketPolicy",
+            _,
+        ) => target.bucket().map(|b| ("BucketName", b)),
         _ => None,
     };
     if let Some((name, value)) = resource
