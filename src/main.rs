@@ -198,7 +198,15 @@ fn parse_upload_age(s: &str) -> Result<std::time::Duration, String> {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // s3s logs every error it answers at ERROR, a client's bad bucket name
+    // or signature included; the front logs each answer at the level its
+    // status deserves (4xx debug, 5xx error). Unless RUST_LOG asks for s3s.
+    if !std::env::var("RUST_LOG").is_ok_and(|v| v.contains("s3s"))
+        && let Ok(quiet) = "s3s::ops=off".parse()
+    {
+        filter = filter.add_directive(quiet);
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

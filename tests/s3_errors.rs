@@ -616,3 +616,29 @@ async fn acl_bodies_beyond_canned_acls_are_not_implemented() {
         .await
         .unwrap();
 }
+
+/// A client's mistakes are the client's to fix: they are not logged as
+/// server errors (s3s would log each at ERROR); a server log at its
+/// default level stays free of them.
+#[tokio::test]
+async fn client_mistakes_are_not_logged_as_errors() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let res = s3.create_bucket().bucket("Not_A_Valid_Name").send().await;
+    assert_eq!(sdk_err(res).0, 400);
+    let bucket = new_bucket(&s3, "quiet-log").await;
+    let res = s3.get_object().bucket(&bucket).key("missing").send().await;
+    assert_eq!(sdk_err(res), (404, "NoSuchKey".into()));
+    let wrong = common::client_for(&server.endpoint, common::ACCESS_KEY, "not-the-secret", true);
+    let res = wrong.list_objects_v2().bucket(&bucket).send().await;
+    assert_eq!(sdk_err(res), (403, "SignatureDoesNotMatch".into()));
+    let unknown = common::client_for(&server.endpoint, "AKIANOSUCHKEY0000000", "x", true);
+    let res = unknown.list_objects_v2().bucket(&bucket).send().await;
+    assert_eq!(sdk_err(res).0, 403);
+    // Whatever was logged got there before the answers above.
+    let log = server.log();
+    assert!(
+        !log.contains("ERROR"),
+        "client mistakes logged as errors:\n{log}"
+    );
+}

@@ -305,3 +305,41 @@ async fn keys_list_in_utf8_byte_order() {
         .unwrap();
     assert_eq!(keys(after.contents()), ["é", "😀"]);
 }
+
+/// ListObjects (v1) sends its top-level Prefix as given even with
+/// `encoding-type=url` (the SDKs do not decode it there); V2 encodes it.
+#[tokio::test]
+async fn v1_prefix_is_never_encoded() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = bucket_with_keys(&s3, "v1-prefix", &["a b/c", "quux"]).await;
+    for encoding in [None, Some("url")] {
+        let query = match encoding {
+            Some(e) => format!("prefix=a%20b%2F&encoding-type={e}"),
+            None => "prefix=a%20b%2F".to_owned(),
+        };
+        let res = server
+            .signed("GET", &format!("/{bucket}?{query}"), &[], b"")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let body = res.text().await.unwrap();
+        assert!(
+            body.contains("<Prefix>a b/</Prefix>"),
+            "{encoding:?}: {body}"
+        );
+    }
+    let res = server
+        .signed(
+            "GET",
+            &format!("/{bucket}?list-type=2&prefix=a%20b%2F&encoding-type=url"),
+            &[],
+            b"",
+        )
+        .send()
+        .await
+        .unwrap();
+    let body = res.text().await.unwrap();
+    assert!(body.contains("<Prefix>a%20b/</Prefix>"), "{body}");
+}

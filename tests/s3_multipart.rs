@@ -521,3 +521,31 @@ async fn abort_incomplete_uploads_after_flag() {
     );
     assert_eq!((status, code.as_str()), (404, "NoSuchUpload"));
 }
+
+/// A CompleteMultipartUpload sent again after it succeeded (its answer was
+/// lost) gets the same 200 answer, as in S3; another parts list for the
+/// finished upload is still NoSuchUpload.
+#[tokio::test]
+async fn completing_a_completed_upload_again_answers_the_same() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = new_bucket(&s3, "mpu-twice").await;
+    let id = create_upload(&s3, &bucket, "k").await;
+    let first = upload_part(&s3, &bucket, "k", &id, 1, &pattern(5 << 20, 1)).await;
+    let second = upload_part(&s3, &bucket, "k", &id, 2, b"tail").await;
+    let parts = completed(&[(1, &first), (2, &second)]);
+    let complete = |parts: CompletedMultipartUpload| {
+        s3.complete_multipart_upload()
+            .bucket(&bucket)
+            .key("k")
+            .upload_id(&id)
+            .multipart_upload(parts)
+            .send()
+    };
+    let done = complete(parts.clone()).await.unwrap();
+    let again = complete(parts).await.unwrap();
+    assert_eq!(again.e_tag(), done.e_tag());
+    let other = complete(completed(&[(1, &first)])).await;
+    assert_eq!(sdk_err(other), (404, "NoSuchUpload".into()));
+    assert_eq!(get_bytes(&s3, &bucket, "k").await.len(), (5 << 20) + 4);
+}

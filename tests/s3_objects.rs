@@ -609,3 +609,71 @@ async fn copy_object_metadata_directives() {
         .await;
     assert_eq!(sdk_err(missing), (404, "NoSuchKey".into()));
 }
+
+/// HEAD and GET send the stored `x-amz-checksum-*` only when asked with
+/// `x-amz-checksum-mode: ENABLED`, as S3 does.
+#[tokio::test]
+async fn checksums_come_back_only_in_checksum_mode() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = new_bucket(&s3, "ck-mode").await;
+    s3.put_object()
+        .bucket(&bucket)
+        .key("k")
+        .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
+        .body(ByteStream::from_static(b"hello"))
+        .send()
+        .await
+        .unwrap();
+    for method in ["HEAD", "GET"] {
+        let plain = server
+            .signed(method, &format!("/{bucket}/k"), &[], b"")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(plain.status(), 200);
+        assert!(
+            plain.headers().get("x-amz-checksum-sha256").is_none(),
+            "{method} without checksum mode: {:?}",
+            plain.headers()
+        );
+        let asked = server
+            .signed(
+                method,
+                &format!("/{bucket}/k"),
+                &[("x-amz-checksum-mode", "ENABLED")],
+                b"",
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            asked.headers().get("x-amz-checksum-sha256").is_some(),
+            "{method}"
+        );
+    }
+}
+
+/// An empty `Content-MD5:` is not "no Content-MD5": S3 answers 400
+/// InvalidDigest and stores nothing.
+#[tokio::test]
+async fn empty_content_md5_is_invalid_digest() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = new_bucket(&s3, "empty-md5").await;
+    let res = server
+        .signed(
+            "PUT",
+            &format!("/{bucket}/k"),
+            &[("content-md5", "")],
+            b"body",
+        )
+        .body("body")
+        .send()
+        .await
+        .unwrap();
+    let body = expect_error(res, 400, "InvalidDigest").await;
+    assert!(body.contains("<Code>InvalidDigest</Code>"));
+    let (status, _) = sdk_err(s3.head_object().bucket(&bucket).key("k").send().await);
+    assert_eq!(status, 404);
+}

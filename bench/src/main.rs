@@ -101,7 +101,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     report.server_hwm_mib = vm_hwm_mib(server.pid());
     drop(server);
     if let Some(meta) = &args.meta {
-        postgres_rows(&args, meta, work.path(), &mut report).await?;
+        // The rows measured so far are printed even if these fail.
+        if let Err(e) = postgres_rows(&args, meta, work.path(), &mut report).await {
+            eprintln!("the PostgreSQL rows failed: {e:#}");
+        }
     }
     report.print(&args);
     Ok(())

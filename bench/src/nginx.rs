@@ -38,6 +38,10 @@ error_log {p}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
     access_log off;
+    # The load generator keeps its connections for the whole run; nginx's
+    # default closes one after 1000 requests.
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
     client_body_temp_path {p}/body;
     proxy_temp_path {p}/proxy;
     fastcgi_temp_path {p}/fastcgi;
@@ -45,6 +49,7 @@ http {{
     scgi_temp_path {p}/scgi;
     upstream preflight {{
 {servers}        keepalive 64;
+        keepalive_requests 100000000;
     }}
     server {{
         listen {addr};

@@ -105,6 +105,7 @@ impl Front {
         if let Ok(v) = HeaderValue::from_str(&errors::host_id(request_id)) {
             headers.insert("x-amz-id-2", v);
         }
+        log_answer(&ctx, res.status());
         metrics::record_request(
             ctx.operation,
             res.status().as_u16(),
@@ -139,6 +140,21 @@ impl Front {
         };
         s3s_compat::fix_response(&mut res, request_id, target);
         res
+    }
+}
+
+/// One line per error answer, at the level it deserves: a client's
+/// mistake (4xx) is the client's to fix and is logged at debug; a server
+/// fault (5xx) at error, but for 503 (the store unreachable, which is
+/// logged once where it is noticed) at warn.
+fn log_answer(ctx: &RequestContext, status: http::StatusCode) {
+    let (op, status_code) = (ctx.operation.as_str(), status.as_u16());
+    if status == http::StatusCode::SERVICE_UNAVAILABLE {
+        tracing::warn!(request_id = %ctx.id, op, status = status_code, "answered 503");
+    } else if status.is_server_error() {
+        tracing::error!(request_id = %ctx.id, op, status = status_code, "server fault answered");
+    } else if status.is_client_error() {
+        tracing::debug!(request_id = %ctx.id, op, status = status_code, "request refused");
     }
 }
 

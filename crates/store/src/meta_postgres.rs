@@ -221,8 +221,13 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
-fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_foreign_key_violation())
+/// Maps an insert's error: a foreign key violation means the row it points
+/// to (a bucket, an upload) is gone, which is `missing`.
+fn or_missing(missing: StoreError) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => missing,
+        _ => pg_error(e),
+    }
 }
 
 /// Connecting failed at start: one line naming the database and the cause.
@@ -335,13 +340,7 @@ async fn replace_object(
     .bind(json_to_db(&object.layout)?)
     .execute(&mut *conn)
     .await
-    .map_err(|e| {
-        if is_foreign_key_violation(&e) {
-            StoreError::NoSuchBucket
-        } else {
-            pg_error(e)
-        }
-    })?;
+    .map_err(or_missing(StoreError::NoSuchBucket))?;
     if let Some(previous) = &previous {
         let kept = object.layout.blobs();
         let released = previous

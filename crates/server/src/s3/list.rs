@@ -231,7 +231,10 @@ pub async fn list_objects(
         .flatten();
     Ok(S3Response::new(ListObjectsOutput {
         name: Some(input.bucket),
-        prefix: Some(enc(prefix)),
+        // ListObjects (v1) sends its top-level Prefix as given even with
+        // `encoding-type=url` (the SDKs decode only Delimiter, Marker and
+        // NextMarker there); V2 encodes it.
+        prefix: Some(prefix),
         delimiter: delimiter.map(enc),
         marker: Some(input.marker.map(enc).unwrap_or_default()),
         max_keys: Some(saturating_i32(max_keys)),

@@ -92,6 +92,15 @@ impl PreflightS3 {
         if expected_len.is_some_and(|n| n > MAX_PUT_SIZE) {
             return Err(s3_err(s3s::S3ErrorCode::EntityTooLarge));
         }
+        // The header as sent: s3s reads an empty `Content-MD5:` as none,
+        // which S3 refuses (InvalidDigest) before it reads the body.
+        let content_md5 = headers
+            .get("content-md5")
+            .map(|v| v.to_str().unwrap_or(""))
+            .or(content_md5);
+        if let Some(sent) = content_md5 {
+            write::parse_content_md5(sent)?;
+        }
         let (algos, mut expected) = headers::requested_checksums(headers);
         let received = write::write_blob(
             self.blobs.as_ref(),

@@ -166,7 +166,22 @@ pub async fn complete_multipart_upload(
     req: S3Request<CompleteMultipartUploadInput>,
 ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
     let input = req.input;
-    let upload = load_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
+    let upload = match load_upload(s3, &input.bucket, &input.key, &input.upload_id).await {
+        Ok(upload) => upload,
+        Err(e) if *e.code() == S3ErrorCode::NoSuchUpload => {
+            return match completed_before(s3, &input).await {
+                Some(etag) => Ok(S3Response::new(CompleteMultipartUploadOutput {
+                    bucket: Some(input.bucket.clone()),
+                    key: Some(input.key.clone()),
+                    e_tag: Some(etag_of(&etag)),
+                    location: Some(format!("/{}/{}", input.bucket, input.key)),
+                    ..Default::default()
+                })),
+                None => Err(e),
+            };
+        }
+        Err(e) => return Err(e),
+    };
     let requested = input
         .multipart_upload
         .and_then(|m| m.parts)
@@ -260,6 +275,26 @@ pub async fn complete_multipart_upload(
         location: Some(format!("/{}/{}", input.bucket, input.key)),
         ..Default::default()
     }))
+}
+
+/// A CompleteMultipartUpload sent again after it succeeded (a client
+/// retrying a request whose answer it lost): S3 answers it with the same
+/// result. The upload is gone; the object it made is still the key's
+/// current one when its ETag is the one this parts list makes. Returns
+/// that ETag.
+async fn completed_before(
+    s3: &PreflightS3,
+    input: &CompleteMultipartUploadInput,
+) -> Option<String> {
+    let parts = input.multipart_upload.as_ref()?.parts.as_ref()?;
+    let mut md5s = Md5::new();
+    for part in parts {
+        let etag = part.e_tag.as_ref()?.value().trim_matches('"');
+        md5s.update(hex::decode(etag).ok()?);
+    }
+    let etag = format!("\"{}-{}\"", hex::encode(md5s.finalize()), parts.len());
+    let current = s3.meta.get_object(&input.bucket, &input.key).await.ok()??;
+    (matches!(current.layout, ObjectLayout::Parts { .. }) && current.etag == etag).then_some(etag)
 }
 
 pub async fn abort_multipart_upload(

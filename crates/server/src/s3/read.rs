@@ -151,12 +151,16 @@ pub struct ReadView {
     pub start: u64,
     pub end: u64,
     pub partial: bool,
+    /// The request sent `x-amz-checksum-mode: ENABLED`.
+    pub checksum_mode: bool,
 }
 
 impl ReadView {
-    /// A stored full-object checksum: only for a response with every byte.
+    /// A stored full-object checksum: only when the request asked for
+    /// checksums (`x-amz-checksum-mode: ENABLED`, as S3 requires) and for a
+    /// response with every byte.
     pub fn checksum(&self, algo: ChecksumAlgo) -> Option<String> {
-        (!self.partial)
+        (self.checksum_mode && !self.partial)
             .then(|| stored_checksum(&self.obj, algo))
             .flatten()
     }
@@ -178,6 +182,7 @@ pub trait ReadInput {
     fn conditions(&self) -> Conditions<'_>;
     fn part_number(&self) -> Option<i32>;
     fn range(&self) -> Option<&Range>;
+    fn checksum_mode(&self) -> bool;
 }
 
 macro_rules! read_input {
@@ -202,6 +207,11 @@ macro_rules! read_input {
             }
             fn range(&self) -> Option<&Range> {
                 self.range.as_ref()
+            }
+            fn checksum_mode(&self) -> bool {
+                self.checksum_mode
+                    .as_ref()
+                    .is_some_and(|m| m.as_str() == s3s::dto::ChecksumMode::ENABLED)
             }
         }
     };
@@ -231,6 +241,7 @@ pub async fn read_view(s3: &PreflightS3, input: &impl ReadInput) -> S3Result<Rea
         start,
         end,
         partial,
+        checksum_mode: input.checksum_mode(),
     })
 }
 

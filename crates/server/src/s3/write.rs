@@ -231,12 +231,20 @@ pub fn verify_content_md5(content_md5: Option<&str>, md5: &[u8; 16]) -> S3Result
     let Some(sent) = content_md5 else {
         return Ok(());
     };
-    let decoded = B64.decode(sent.trim()).ok().filter(|d| d.len() == 16);
-    match decoded {
-        None => Err(s3_err(S3ErrorCode::InvalidDigest)),
-        Some(d) if d.as_slice() == md5 => Ok(()),
-        Some(_) => Err(s3_err(S3ErrorCode::BadDigest)),
+    if parse_content_md5(sent)? == *md5 {
+        Ok(())
+    } else {
+        Err(s3_err(S3ErrorCode::BadDigest))
     }
+}
+
+/// A `Content-MD5` value: 16 bytes in base64, else InvalidDigest (an empty
+/// value included).
+pub fn parse_content_md5(sent: &str) -> S3Result<[u8; 16]> {
+    B64.decode(sent.trim())
+        .ok()
+        .and_then(|d| <[u8; 16]>::try_from(d).ok())
+        .ok_or_else(|| s3_err(S3ErrorCode::InvalidDigest))
 }
 
 /// Checks client-sent checksum values against the computed ones.
@@ -293,5 +301,7 @@ mod tests {
         assert_eq!(*wrong.code(), S3ErrorCode::BadDigest);
         let bad = verify_content_md5(Some("not base64"), &md5).unwrap_err();
         assert_eq!(*bad.code(), S3ErrorCode::InvalidDigest);
+        let empty = verify_content_md5(Some(""), &md5).unwrap_err();
+        assert_eq!(*empty.code(), S3ErrorCode::InvalidDigest);
     }
 }

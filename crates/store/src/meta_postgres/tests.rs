@@ -12,7 +12,8 @@ use sqlx::Executor;
 use time::macros::datetime;
 
 use super::*;
-use crate::{ObjectHeaders, ObjectLayout};
+use crate::ObjectLayout;
+use crate::conformance::{bucket, object, part, upload};
 
 /// A new empty database on the test server, or None (skip) without one.
 async fn fresh_database() -> Option<String> {
@@ -39,54 +40,6 @@ async fn store(url: &str) -> PostgresMetaStore {
     PostgresMetaStore::connect(url, &MetaOptions::default())
         .await
         .unwrap()
-}
-
-fn bucket(name: &str) -> BucketRecord {
-    BucketRecord {
-        name: name.to_owned(),
-        region: "us-east-1".to_owned(),
-        owner: "owner-id".to_owned(),
-        created: datetime!(2024-05-06 07:08:09.123456789 UTC),
-        acl: "private".to_owned(),
-        cors: None,
-        policy: None,
-        public_access_block: None,
-    }
-}
-
-fn object(bucket: &str, key: &str, blob: &BlobId) -> ObjectRecord {
-    ObjectRecord {
-        bucket: bucket.to_owned(),
-        key: key.to_owned(),
-        size: 5,
-        etag: "\"5d41402abc4b2a76b9719d911017c592\"".to_owned(),
-        last_modified: datetime!(2024-05-06 07:08:10.5 UTC),
-        acl: "private".to_owned(),
-        headers: ObjectHeaders::default(),
-        layout: ObjectLayout::Single { blob: blob.clone() },
-    }
-}
-
-fn upload(bucket: &str, key: &str, id: &str) -> UploadRecord {
-    UploadRecord {
-        upload_id: id.to_owned(),
-        bucket: bucket.to_owned(),
-        key: key.to_owned(),
-        initiated: datetime!(2024-05-06 07:08:09 UTC),
-        acl: "private".to_owned(),
-        headers: ObjectHeaders::default(),
-    }
-}
-
-fn part(number: u32) -> PartRecord {
-    PartRecord {
-        number,
-        blob: BlobId::new(),
-        size: 5 << 20,
-        etag: format!("\"etag-{number}\""),
-        last_modified: datetime!(2024-05-06 07:08:11.001 UTC),
-        checksums: vec![("CRC32".to_owned(), "AAAAAA==".to_owned())],
-    }
 }
 
 /// Two nodes starting at once on a fresh database both migrate it
@@ -407,7 +360,9 @@ async fn concurrent_put_parts_replace_each_part_once() {
     let one = store(&url).await;
     let two = store(&url).await;
     one.create_bucket(&bucket("b")).await.unwrap();
-    one.create_upload(&upload("b", "k", "u1")).await.unwrap();
+    one.create_upload(&upload("b", "k", "u1", datetime!(2024-05-06 07:08:09 UTC)))
+        .await
+        .unwrap();
     let tasks: Vec<_> = (0..40)
         .map(|i| {
             let store = if i % 2 == 0 { one.clone() } else { two.clone() };
@@ -446,9 +401,14 @@ async fn delete_bucket_never_loses_a_concurrent_put() {
     for round in 0..20 {
         let name = format!("b{round}");
         one.create_bucket(&bucket(&name)).await.unwrap();
-        one.create_upload(&upload(&name, "k", &format!("u{round}")))
-            .await
-            .unwrap();
+        one.create_upload(&upload(
+            &name,
+            "k",
+            &format!("u{round}"),
+            datetime!(2024-05-06 07:08:09 UTC),
+        ))
+        .await
+        .unwrap();
         let puts: Vec<_> = (0..4)
             .map(|i| {
                 let (two, name) = (two.clone(), name.clone());
@@ -512,7 +472,9 @@ async fn complete_upload_accounts_for_every_racing_part() {
     one.create_bucket(&bucket("b")).await.unwrap();
     for round in 0..20 {
         let id = format!("u{round}");
-        one.create_upload(&upload("b", "k", &id)).await.unwrap();
+        one.create_upload(&upload("b", "k", &id, datetime!(2024-05-06 07:08:09 UTC)))
+            .await
+            .unwrap();
         let first = part(1);
         one.put_part(&id, &first).await.unwrap();
         let racing = {

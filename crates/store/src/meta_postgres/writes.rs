@@ -210,13 +210,7 @@ impl PostgresMetaStore {
         .bind(json_to_db(&upload.headers)?)
         .execute(&mut *tx)
         .await
-        .map_err(|e| {
-            if is_foreign_key_violation(&e) {
-                StoreError::NoSuchBucket
-            } else {
-                pg_error(e)
-            }
-        })?;
+        .map_err(or_missing(StoreError::NoSuchBucket))?;
         tx.commit().await.pg()
     }
 
@@ -263,13 +257,7 @@ impl PostgresMetaStore {
         .bind(json_to_db(&part.checksums)?)
         .execute(&mut *tx)
         .await
-        .map_err(|e| {
-            if is_foreign_key_violation(&e) {
-                StoreError::NoSuchUpload
-            } else {
-                pg_error(e)
-            }
-        })?;
+        .map_err(or_missing(StoreError::NoSuchUpload))?;
         if let Some(previous) = previous.as_ref().filter(|p| p.blob != part.blob) {
             // No GET reads a part of an upload in progress: released now,
             // as the contract says (and as SQLite does).
