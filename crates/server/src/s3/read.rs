@@ -70,22 +70,46 @@ pub fn check_conditions(obj: &ObjectRecord, c: &Conditions<'_>) -> S3Result<()> 
         }
     }
     match c.if_none_match {
-        Some(cond) if etag_matches(cond, &obj.etag) => return Err(not_modified()),
+        Some(cond) if etag_matches(cond, &obj.etag) => return Err(not_modified(obj)),
         Some(_) => {}
         None => {
             if let Some(since) = c.if_modified_since
                 && modified <= seconds(OffsetDateTime::from(since.clone()))
             {
-                return Err(not_modified());
+                return Err(not_modified(obj));
             }
         }
     }
     Ok(())
 }
 
-fn not_modified() -> s3s::S3Error {
+/// 304 Not Modified, with what a cache revalidating its copy needs (RFC
+/// 9110 §15.4.5; S3 sends them): the ETag, Last-Modified, and the object's
+/// Cache-Control and Expires.
+fn not_modified(obj: &ObjectRecord) -> s3s::S3Error {
     let mut e = s3s::S3Error::new(S3ErrorCode::NotModified);
     e.set_status_code(http::StatusCode::NOT_MODIFIED);
+    let mut headers = http::HeaderMap::new();
+    let mut put = |name: http::header::HeaderName, value: &str| {
+        if let Ok(v) = http::HeaderValue::from_str(value) {
+            headers.insert(name, v);
+        }
+    };
+    put(http::header::ETAG, &obj.etag);
+    let mut date = Vec::new();
+    if Timestamp::from(obj.last_modified)
+        .format(s3s::dto::TimestampFormat::HttpDate, &mut date)
+        .is_ok()
+    {
+        put(http::header::LAST_MODIFIED, &String::from_utf8_lossy(&date));
+    }
+    if let Some(v) = &obj.headers.cache_control {
+        put(http::header::CACHE_CONTROL, v);
+    }
+    if let Some(v) = &obj.headers.expires {
+        put(http::header::EXPIRES, v);
+    }
+    e.set_headers(headers);
     e
 }
 
