@@ -126,7 +126,7 @@ impl Front {
     where
         B: Into<Body>,
     {
-        let req = match s3s_compat::prepare(req.map(Into::into), operation).await {
+        let req = match s3s_compat::prepare(req.map(Into::into), operation, target).await {
             Ok(req) => req,
             Err(e) => return error_of(&e, request_id),
         };

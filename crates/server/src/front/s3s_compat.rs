@@ -23,6 +23,8 @@
 //!   `unsigned_headers_and_scopes_over_every_entrance`, rows "chunked
 //!   without its final chunk" and "chunked unsigned without its final
 //!   chunk" (IncompleteBody, nothing stored).
+//! - `sigv2_bucket_path`: tests/signatures.rs
+//!   `sigv2_bucket_requests_sign_the_bucket_with_its_slash`.
 //! - `checked_delete_objects_body`: tests/s3_errors.rs
 //!   `delete_objects_digest_must_match` and
 //!   `delete_objects_needs_an_integrity_header`.
@@ -62,8 +64,12 @@ pub(super) fn refuse(query: Option<&str>, request_id: &str) -> Option<Response<B
 pub(super) async fn prepare(
     req: Request<Body>,
     operation: Operation,
+    target: &Target,
 ) -> Result<Request<Body>, S3Error> {
     let (mut parts, body) = req.into_parts();
+    if matches!(target, Target::Bucket(_)) {
+        sigv2_bucket_path(&mut parts);
+    }
     merge_content_encoding(&mut parts.headers);
     let body = require_final_chunk(&parts.headers, body);
     let body = if operation == Operation::DeleteObjects {
@@ -81,6 +87,45 @@ pub(super) fn fix_response(res: &mut Response<Body>, request_id: &str, target: &
     } else if res.status().is_client_error() || res.status().is_server_error() {
         fix_error_body(res, request_id, target);
     }
+}
+
+/// SigV2's CanonicalizedResource of a bucket is `/bucket/` (AWS: "for a
+/// request that addresses a bucket ... append the trailing slash"), and
+/// the clients sign it so for a path-style `/bucket`; s3s 0.14.1 signs
+/// the path as it came. A SigV2 request (header or presigned) for
+/// `/bucket` is handed to s3s as `/bucket/`, which it routes the same.
+fn sigv2_bucket_path(parts: &mut http::request::Parts) {
+    let path = parts.uri.path();
+    let one_segment = path.len() > 1 && !path[1..].contains('/');
+    if !one_segment || !is_sigv2(parts) {
+        return;
+    }
+    let path_and_query = match parts.uri.query() {
+        Some(q) => format!("{path}/?{q}"),
+        None => format!("{path}/"),
+    };
+    let mut uri = parts.uri.clone().into_parts();
+    if let Ok(pq) = path_and_query.parse() {
+        uri.path_and_query = Some(pq);
+        if let Ok(rewritten) = http::Uri::from_parts(uri) {
+            parts.uri = rewritten;
+        }
+    }
+}
+
+/// Signed with SigV2: an `Authorization: AWS ...` header, or a presigned
+/// URL with `AWSAccessKeyId` and `Signature`.
+fn is_sigv2(parts: &http::request::Parts) -> bool {
+    let header = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("AWS "));
+    let query = parts.uri.query().is_some_and(|q| {
+        let has = |name: &str| q.split('&').any(|kv| kv.split('=').next() == Some(name));
+        has("AWSAccessKeyId") && has("Signature")
+    });
+    header || query
 }
 
 /// s3s 0.14.1 accepts any `X-Amz-Expires`; S3 refuses more than seven days.
