@@ -496,14 +496,18 @@ async fn boto3_generate_presigned_post() {
     }
     let server = TestServer::start();
     let s3 = server.client();
-    let bucket = new_bucket(&s3, "post-boto").await;
-    let script = r#"
+    // SigV4 forms, and what boto3 makes with its default settings for
+    // presigned POSTs: a Signature Version 2 form (AWSAccessKeyId, policy,
+    // signature), which S3 still accepts.
+    for signature_version in ["s3v4", "s3"] {
+        let bucket = new_bucket(&s3, "post-boto").await;
+        let script = r#"
 import json, sys, boto3
 from botocore.config import Config
-endpoint, bucket, ak, sk = sys.argv[1:5]
+endpoint, bucket, ak, sk, version = sys.argv[1:6]
 c = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=ak,
                  aws_secret_access_key=sk,
-                 config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+                 config=Config(signature_version=version, s3={"addressing_style": "path"}))
 post = c.generate_presigned_post(
     Bucket=bucket, Key="boto/${filename}",
     Fields={"acl": "private", "success_action_status": "201", "Content-Type": "text/plain"},
@@ -512,52 +516,75 @@ post = c.generate_presigned_post(
     ExpiresIn=3600)
 print(json.dumps(post))
 "#;
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            script,
-            &server.endpoint,
-            &bucket,
-            ACCESS_KEY,
-            SECRET_KEY,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let url = v["url"].as_str().unwrap().trim_end_matches('/').to_owned();
-    assert_eq!(url, format!("{}/{bucket}", server.endpoint));
-    let fields: Vec<(String, String)> = v["fields"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-        .collect();
-    let res = post_form(&server, &url, &fields, "notes.txt", b"from boto3", None).await;
-    assert_eq!(res.status(), 201);
-    let body = res.text().await.unwrap();
-    assert!(body.contains("<Key>boto/notes.txt</Key>"), "{body}");
-    let got = s3
-        .get_object()
-        .bucket(&bucket)
-        .key("boto/notes.txt")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(got.content_type(), Some("text/plain"));
-    let res = post_form(&server, &url, &fields, "big.txt", &[b'x'; 65], None).await;
-    expect_error(res, 400, "EntityTooLarge").await;
-    let html = with(
-        &fields,
-        &[("Content-Type", "text/html"), ("acl", "public-read")],
-    );
-    let res = post_form(&server, &url, &html, "n.txt", b"x", None).await;
-    let msg = message_of(res, 403, "AccessDenied").await;
-    assert!(msg.contains(r#"["eq", "$acl", "private"]"#), "{msg}");
+        let out = Command::new("python3")
+            .args([
+                "-c",
+                script,
+                &server.endpoint,
+                &bucket,
+                ACCESS_KEY,
+                SECRET_KEY,
+                signature_version,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let url = v["url"].as_str().unwrap().trim_end_matches('/').to_owned();
+        assert_eq!(url, format!("{}/{bucket}", server.endpoint));
+        let fields: Vec<(String, String)> = v["fields"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+            .collect();
+        let is_v2 = fields.iter().any(|(k, _)| k == "AWSAccessKeyId");
+        assert_eq!(is_v2, signature_version == "s3", "{fields:?}");
+        let res = post_form(&server, &url, &fields, "notes.txt", b"from boto3", None).await;
+        assert_eq!(res.status(), 201, "{signature_version}");
+        let body = res.text().await.unwrap();
+        assert!(body.contains("<Key>boto/notes.txt</Key>"), "{body}");
+        let got = s3
+            .get_object()
+            .bucket(&bucket)
+            .key("boto/notes.txt")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(got.content_type(), Some("text/plain"));
+        let res = post_form(&server, &url, &fields, "big.txt", &[b'x'; 65], None).await;
+        expect_error(res, 400, "EntityTooLarge").await;
+        let html = with(
+            &fields,
+            &[("Content-Type", "text/html"), ("acl", "public-read")],
+        );
+        let res = post_form(&server, &url, &html, "n.txt", b"x", None).await;
+        let msg = message_of(res, 403, "AccessDenied").await;
+        assert!(msg.contains(r#"["eq", "$acl", "private"]"#), "{msg}");
+        // A signature that is not the policy's.
+        let name = if is_v2 {
+            "signature"
+        } else {
+            "x-amz-signature"
+        };
+        let forged: Vec<(String, String)> = fields
+            .iter()
+            .map(|(k, v)| {
+                let v = if k == name {
+                    format!("x{}", &v[1..])
+                } else {
+                    v.clone()
+                };
+                (k.clone(), v)
+            })
+            .collect();
+        let res = post_form(&server, &url, &forged, "n.txt", b"x", None).await;
+        expect_error(res, 403, "SignatureDoesNotMatch").await;
+    }
 }
 
 #[tokio::test]

@@ -31,6 +31,18 @@ pub fn post_policy_signature(
     Some(calculate_signature(key, policy_b64.as_bytes()))
 }
 
+/// A Signature Version 2 signature: the base64 HMAC-SHA1 of
+/// `string_to_sign` (for a form upload, the base64 policy) under the
+/// secret key.
+pub fn v2_signature(secret: &str, string_to_sign: &str) -> String {
+    use base64::Engine;
+    use hmac::Mac;
+    let mut mac = <hmac::Hmac<sha1::Sha1> as Mac>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+    mac.update(string_to_sign.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
 /// Constant-time comparison of two signatures.
 pub fn same_signature(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());

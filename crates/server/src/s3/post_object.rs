@@ -293,11 +293,7 @@ impl PostObjectHandler {
     fn verify(&self, form: &Form) -> Result<(Option<String>, Option<PostPolicy>), PostError> {
         let bad = |m: &str| err(StatusCode::BAD_REQUEST, "InvalidArgument", m);
         if form.get("AWSAccessKeyId").is_some() || form.get("signature").is_some() {
-            return Err(err(
-                StatusCode::NOT_IMPLEMENTED,
-                "NotImplemented",
-                "Signature Version 2 form uploads are not supported; sign with AWS4-HMAC-SHA256",
-            ));
+            return self.verify_v2(form);
         }
         let policy_b64 = form.get("policy");
         let signature = form.get("x-amz-signature");
@@ -358,6 +354,44 @@ impl PostObjectHandler {
         })?;
         let expected = sigv4::post_policy_signature(&secret, date, region, policy_b64)
             .ok_or_else(|| bad(&format!("Invalid credential: {credential}")))?;
+        if !sigv4::same_signature(&expected, signature.trim()) {
+            return Err(err(
+                StatusCode::FORBIDDEN,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+            ));
+        }
+        let policy = PostPolicy::from_base64(policy_b64)?;
+        Ok((Some(access_key.to_owned()), Some(policy)))
+    }
+
+    /// Checks a Signature Version 2 form (`AWSAccessKeyId`, `policy`,
+    /// `signature`: the base64 HMAC-SHA1 of the policy), what boto3's
+    /// `generate_presigned_post` makes by default; the policy is then
+    /// enforced exactly as for SigV4.
+    fn verify_v2(&self, form: &Form) -> Result<(Option<String>, Option<PostPolicy>), PostError> {
+        let missing = |field: &str| {
+            err(
+                StatusCode::BAD_REQUEST,
+                "InvalidArgument",
+                format!(
+                    "Bucket POST must contain a field named '{field}'.  If it is specified, please check the order of the fields."
+                ),
+            )
+        };
+        let access_key = form
+            .get("AWSAccessKeyId")
+            .ok_or_else(|| missing("AWSAccessKeyId"))?;
+        let policy_b64 = form.get("policy").ok_or_else(|| missing("policy"))?;
+        let signature = form.get("signature").ok_or_else(|| missing("Signature"))?;
+        let secret = self.auth.secret_of(access_key).ok_or_else(|| {
+            err(
+                StatusCode::FORBIDDEN,
+                "InvalidAccessKeyId",
+                "The AWS Access Key Id you provided does not exist in our records.",
+            )
+        })?;
+        let expected = sigv4::v2_signature(&secret, policy_b64);
         if !sigv4::same_signature(&expected, signature.trim()) {
             return Err(err(
                 StatusCode::FORBIDDEN,

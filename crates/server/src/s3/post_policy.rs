@@ -12,7 +12,10 @@ use time::format_description::well_known::Rfc3339;
 /// Form fields no condition needs to cover.
 fn exempt(field: &str) -> bool {
     let f = field.to_ascii_lowercase();
-    matches!(f.as_str(), "policy" | "x-amz-signature" | "file") || f.starts_with("x-ignore-")
+    matches!(
+        f.as_str(),
+        "policy" | "x-amz-signature" | "file" | "awsaccesskeyid" | "signature"
+    ) || f.starts_with("x-ignore-")
 }
 
 #[derive(Debug, Clone, PartialEq)]
