@@ -75,10 +75,42 @@ async fn bucket_life_cycle() {
         sdk_err(other),
         (400, "IllegalLocationConstraintException".into())
     );
-    assert_eq!(
-        sdk_err(s3.create_bucket().bucket(&a).send().await),
-        (409, "BucketAlreadyOwnedByYou".into())
-    );
+    // The owner re-creating a bucket in us-east-1: 200, as S3 answers
+    // there "for legacy compatibility", with the ACL reset to the one the
+    // request names (private by default) and the objects kept.
+    s3.put_bucket_acl()
+        .bucket(&a)
+        .acl(aws_sdk_s3::types::BucketCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    s3.put_object()
+        .bucket(&a)
+        .key("kept")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    s3.create_bucket().bucket(&a).send().await.unwrap();
+    let acl = s3.get_bucket_acl().bucket(&a).send().await.unwrap();
+    let public = acl.grants().iter().any(|g| {
+        g.grantee()
+            .and_then(|g| g.uri())
+            .is_some_and(|u| u.ends_with("/global/AllUsers"))
+    });
+    assert!(!public, "the re-creation reset the ACL to private");
+    s3.head_object()
+        .bucket(&a)
+        .key("kept")
+        .send()
+        .await
+        .unwrap();
+    s3.delete_object()
+        .bucket(&a)
+        .key("kept")
+        .send()
+        .await
+        .unwrap();
 
     s3.head_bucket().bucket(&a).send().await.unwrap();
     assert_eq!(
@@ -641,4 +673,34 @@ async fn sigterm_shuts_down_gracefully() {
         server.log()
     );
     assert_eq!(status.code(), Some(0));
+}
+
+/// Outside us-east-1 the owner re-creating a bucket gets 409
+/// BucketAlreadyOwnedByYou, as in every other S3 region.
+#[tokio::test]
+async fn recreating_a_bucket_outside_us_east_1_is_already_owned() {
+    let server = TestServer::start_with(&["--region", "eu-west-1"]);
+    let s3 = aws_sdk_s3::Client::from_conf(
+        common::client_config(
+            &server.endpoint,
+            common::ACCESS_KEY,
+            common::SECRET_KEY,
+            true,
+        )
+        .region(aws_sdk_s3::config::Region::new("eu-west-1"))
+        .build(),
+    );
+    let b = bucket_name("eu-again");
+    let create = || {
+        s3.create_bucket().bucket(&b).create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                .build(),
+        )
+    };
+    create().send().await.unwrap();
+    assert_eq!(
+        sdk_err(create().send().await),
+        (409, "BucketAlreadyOwnedByYou".into())
+    );
 }

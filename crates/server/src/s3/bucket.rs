@@ -1,7 +1,7 @@
 //! Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket,
 //! GetBucketLocation; S3's bucket naming rules.
 
-use preflight_store::{BucketRecord, StoreError};
+use preflight_store::{BucketRecord, BucketSetting, StoreError};
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use time::OffsetDateTime;
@@ -63,6 +63,9 @@ pub async fn list_buckets(
     }))
 }
 
+/// The region where S3 keeps its legacy CreateBucket answer.
+const LEGACY_REGION: &str = "us-east-1";
+
 pub async fn create_bucket(
     s3: &PreflightS3,
     req: S3Request<CreateBucketInput>,
@@ -102,7 +105,16 @@ pub async fn create_bucket(
     // The row and the cache entry go together, even if the client hangs up.
     match s3.buckets.create(record).await {
         Ok(()) => {}
-        // Every bucket belongs to the one account of this server.
+        // Every bucket belongs to the one account of this server. In
+        // us-east-1, S3 answers the owner's re-creation 200 and resets the
+        // bucket's ACL, "for legacy compatibility"; elsewhere it is
+        // BucketAlreadyOwnedByYou.
+        Err(StoreError::BucketExists) if s3.region == LEGACY_REGION => {
+            s3.buckets
+                .set(&input.bucket, BucketSetting::Acl, Some(acl.to_owned()))
+                .await
+                .map_err(store_err)?;
+        }
         Err(StoreError::BucketExists) => {
             return Err(s3_err(S3ErrorCode::BucketAlreadyOwnedByYou));
         }
