@@ -704,3 +704,46 @@ async fn recreating_a_bucket_outside_us_east_1_is_already_owned() {
         (409, "BucketAlreadyOwnedByYou".into())
     );
 }
+
+/// ListBuckets pages as S3 does: `max-buckets`, an opaque
+/// `continuation-token`, and `prefix`.
+#[tokio::test]
+async fn list_buckets_pages_and_filters() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let names = ["pages-a", "pages-b", "pages-c", "other-d"];
+    for n in names {
+        s3.create_bucket().bucket(n).send().await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut token = None;
+    loop {
+        let out = s3
+            .list_buckets()
+            .max_buckets(2)
+            .set_continuation_token(token.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!(out.buckets().len() <= 2);
+        seen.extend(
+            out.buckets()
+                .iter()
+                .filter_map(|b| b.name().map(str::to_owned)),
+        );
+        token = out.continuation_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen, ["other-d", "pages-a", "pages-b", "pages-c"]);
+    let out = s3.list_buckets().prefix("pages-").send().await.unwrap();
+    let names: Vec<_> = out.buckets().iter().filter_map(|b| b.name()).collect();
+    assert_eq!(names, ["pages-a", "pages-b", "pages-c"]);
+    assert_eq!(out.prefix(), Some("pages-"));
+    let all = s3.list_buckets().max_buckets(4).send().await.unwrap();
+    assert_eq!(all.buckets().len(), 4);
+    assert!(all.continuation_token().is_none());
+    let res = s3.list_buckets().max_buckets(0).send().await;
+    assert_eq!(sdk_err(res), (400, "InvalidArgument".into()));
+}

@@ -43,12 +43,58 @@ fn looks_like_ip_address(name: &str) -> bool {
             .all(|g| (1..=3).contains(&g.len()) && g.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// ListBuckets' largest (and, without `max-buckets`, unbounded) page.
+const MAX_BUCKETS: i32 = 10_000;
+
 pub async fn list_buckets(
     s3: &PreflightS3,
-    _req: S3Request<ListBucketsInput>,
+    req: S3Request<ListBucketsInput>,
 ) -> S3Result<S3Response<ListBucketsOutput>> {
-    let records = s3.meta.list_buckets().await.map_err(store_err)?;
-    let buckets = records
+    use base64::Engine;
+    let input = req.input;
+    let page = match input.max_buckets {
+        None => None,
+        Some(n) if (1..=MAX_BUCKETS).contains(&n) => usize::try_from(n).ok(),
+        Some(_) => {
+            return Err(S3Error::with_message(
+                S3ErrorCode::InvalidArgument,
+                "Argument max-buckets must be an integer between 1 and 10000.",
+            ));
+        }
+    };
+    // The token is the last name of the page before, opaque to clients.
+    let after = match input.continuation_token.as_deref() {
+        None => None,
+        Some(token) => Some(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(token)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| {
+                    S3Error::with_message(
+                        S3ErrorCode::InvalidArgument,
+                        "The continuation token provided is incorrect",
+                    )
+                })?,
+        ),
+    };
+    let mut records = s3.meta.list_buckets().await.map_err(store_err)?;
+    records.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut matching = records.into_iter().filter(|b| {
+        input
+            .prefix
+            .as_deref()
+            .is_none_or(|p| b.name.starts_with(p))
+            && input.bucket_region.as_deref().is_none_or(|r| b.region == r)
+            && after.as_deref().is_none_or(|a| b.name.as_str() > a)
+    });
+    let listed: Vec<_> = matching.by_ref().take(page.unwrap_or(usize::MAX)).collect();
+    let more = matching.next().is_some();
+    let continuation_token = more.then(|| {
+        let last = listed.last().map(|b| b.name.as_str()).unwrap_or_default();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last)
+    });
+    let buckets = listed
         .into_iter()
         .map(|b| Bucket {
             name: Some(b.name),
@@ -59,7 +105,8 @@ pub async fn list_buckets(
     Ok(S3Response::new(ListBucketsOutput {
         buckets: Some(buckets),
         owner: Some(s3.owner.clone()),
-        ..Default::default()
+        continuation_token,
+        prefix: input.prefix,
     }))
 }
 
