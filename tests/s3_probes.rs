@@ -150,3 +150,92 @@ async fn empty_configuration_documents_are_s3s() {
         "{body}"
     );
 }
+
+/// GetObjectAttributes (what boto3's `get_object_attributes` and the
+/// aws CLI call): ETag, size, storage class, checksum, and a multipart
+/// object's parts, paged.
+#[tokio::test]
+async fn get_object_attributes_of_single_and_multipart_objects() {
+    use aws_sdk_s3::types::ObjectAttributes as A;
+    let server = TestServer::start();
+    let s3 = server.client();
+    let b = new_bucket(&s3, "attrs").await;
+    let put = s3
+        .put_object()
+        .bucket(&b)
+        .key("single")
+        .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(
+            b"hello attributes",
+        ))
+        .send()
+        .await
+        .unwrap();
+    let all = [
+        A::Etag,
+        A::ObjectSize,
+        A::StorageClass,
+        A::Checksum,
+        A::ObjectParts,
+    ];
+    let got = s3
+        .get_object_attributes()
+        .bucket(&b)
+        .key("single")
+        .set_object_attributes(Some(all.to_vec()))
+        .send()
+        .await
+        .unwrap();
+    // Unquoted here, unlike every other ETag S3 sends.
+    assert_eq!(got.e_tag(), put.e_tag().map(|e| e.trim_matches('"')));
+    assert_eq!(got.object_size(), Some(16));
+    assert_eq!(got.storage_class().map(|c| c.as_str()), Some("STANDARD"));
+    assert_eq!(
+        got.checksum().and_then(|c| c.checksum_sha256()),
+        put.checksum_sha256()
+    );
+    assert!(
+        got.object_parts().is_none(),
+        "a single-part object has no parts"
+    );
+
+    let parts = [vec![b'a'; 5 << 20], vec![b'b'; 5 << 20], b"c".to_vec()];
+    let part_refs: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
+    common::fixtures::multipart_put(&s3, &b, "multi", &part_refs).await;
+    let page = |marker: Option<i32>| {
+        s3.get_object_attributes()
+            .bucket(&b)
+            .key("multi")
+            .object_attributes(A::ObjectParts)
+            .object_attributes(A::ObjectSize)
+            .max_parts(2)
+            .set_part_number_marker(marker.map(|m| m.to_string()))
+            .send()
+    };
+    let first = page(None).await.unwrap();
+    assert_eq!(first.object_size(), Some((10 << 20) + 1));
+    assert!(first.e_tag().is_none(), "only what was asked for");
+    let op = first.object_parts().unwrap();
+    assert_eq!(op.total_parts_count(), Some(3));
+    assert_eq!(op.is_truncated(), Some(true));
+    let numbers: Vec<_> = op.parts().iter().filter_map(|p| p.part_number()).collect();
+    assert_eq!(numbers, [1, 2]);
+    assert_eq!(op.parts()[0].size(), Some(5 << 20));
+    let next = op.next_part_number_marker().map(str::to_owned);
+    assert_eq!(next.as_deref(), Some("2"));
+    let second = page(Some(2)).await.unwrap();
+    let op = second.object_parts().unwrap();
+    let numbers: Vec<_> = op.parts().iter().filter_map(|p| p.part_number()).collect();
+    assert_eq!(numbers, [3]);
+    assert_eq!(op.is_truncated(), Some(false));
+
+    assert_eq!(
+        failure!(
+            s3.get_object_attributes()
+                .bucket(&b)
+                .key("none")
+                .object_attributes(A::Etag)
+        ),
+        (404, "NoSuchKey".to_owned())
+    );
+}

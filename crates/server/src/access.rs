@@ -86,6 +86,7 @@ pub fn action_of(op: Operation) -> Option<(&'static str, Need)> {
         GetBucketTagging => ("s3:GetBucketTagging", Need::Owner),
         GetBucketLifecycleConfiguration => ("s3:GetLifecycleConfiguration", Need::Owner),
         GetObjectTagging => ("s3:GetObjectTagging", Need::Owner),
+        GetObjectAttributes => ("s3:GetObjectAttributes", Need::ObjectRead),
         Preflight | Unknown => return None,
     })
 }

@@ -138,7 +138,7 @@ impl Front {
                 return error_of(&internal, request_id);
             }
         };
-        s3s_compat::fix_response(&mut res, request_id, target);
+        s3s_compat::fix_response(&mut res, request_id, target, operation);
         res
     }
 }

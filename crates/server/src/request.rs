@@ -110,6 +110,7 @@ pub enum Operation {
     GetBucketNotificationConfiguration,
     GetBucketVersioning,
     GetObjectTagging,
+    GetObjectAttributes,
     /// A CORS preflight (`OPTIONS`), answered by the CORS layer.
     Preflight,
     /// A browser form upload (`POST` multipart/form-data to the bucket).
@@ -261,6 +262,7 @@ impl Operation {
         Self::GetBucketNotificationConfiguration,
         Self::GetBucketVersioning,
         Self::GetObjectTagging,
+        Self::GetObjectAttributes,
         Self::Preflight,
         Self::PostObject,
         Self::Unknown,
@@ -286,6 +288,7 @@ impl Operation {
                 bucket_probe(&q).unwrap_or(Unknown)
             }
             (&Method::GET, Target::Object(..)) if q.has("tagging") => GetObjectTagging,
+            (&Method::GET, Target::Object(..)) if q.has("attributes") => GetObjectAttributes,
             (_, _) if q.names_unserved() => Unknown,
 
             (&Method::HEAD, Target::Bucket(_)) => HeadBucket,
@@ -403,6 +406,7 @@ impl Operation {
             GetBucketNotificationConfiguration => "GetBucketNotificationConfiguration",
             GetBucketVersioning => "GetBucketVersioning",
             GetObjectTagging => "GetObjectTagging",
+            GetObjectAttributes => "GetObjectAttributes",
             Preflight => "Preflight",
             PostObject => "PostObject",
             Unknown => "Unknown",
@@ -543,6 +547,7 @@ mod tests {
         ("POST", "/bkt/k", "", &[], Unknown),
         ("GET", "/bkt/k", "tagging", &[], GetObjectTagging),
         ("PUT", "/bkt/k", "tagging", &[], Unknown),
+        ("GET", "/bkt/k", "attributes", &[], GetObjectAttributes),
         ("PUT", "/bkt/k", "retention", &[], Unknown),
         ("OPTIONS", "/bkt/k", "", &[], Preflight),
         ("OPTIONS", "/", "", &[], Preflight),

@@ -25,6 +25,8 @@
 //!   chunk" (IncompleteBody, nothing stored).
 //! - `sigv2_bucket_path`: tests/signatures.rs
 //!   `sigv2_bucket_requests_sign_the_bucket_with_its_slash`.
+//! - `unquote_attributes_etag`: tests/s3_probes.rs
+//!   `get_object_attributes_of_single_and_multipart_objects`.
 //! - `checked_delete_objects_body`: tests/s3_errors.rs
 //!   `delete_objects_digest_must_match` and
 //!   `delete_objects_needs_an_integrity_header`.
@@ -81,12 +83,50 @@ pub(super) async fn prepare(
 }
 
 /// Stage 3, what s3s answered: the body of a 304, the error documents.
-pub(super) fn fix_response(res: &mut Response<Body>, request_id: &str, target: &Target) {
+pub(super) fn fix_response(
+    res: &mut Response<Body>,
+    request_id: &str,
+    target: &Target,
+    operation: Operation,
+) {
     if res.status() == StatusCode::NOT_MODIFIED {
         clear_not_modified_body(res);
     } else if res.status().is_client_error() || res.status().is_server_error() {
         fix_error_body(res, request_id, target);
+    } else if operation == Operation::GetObjectAttributes {
+        unquote_attributes_etag(res);
     }
+}
+
+/// GetObjectAttributes is the one answer where S3 sends the ETag without
+/// its quotes; s3s 0.14.1 quotes every ETag it renders.
+fn unquote_attributes_etag(res: &mut Response<Body>) {
+    let Some(body) = res.body().bytes() else {
+        return;
+    };
+    let Ok(xml) = std::str::from_utf8(&body) else {
+        return;
+    };
+    let Some(start) = xml.find("<ETag>") else {
+        return;
+    };
+    let value_start = start + "<ETag>".len();
+    let Some(len) = xml[value_start..].find("</ETag>") else {
+        return;
+    };
+    let value = &xml[value_start..value_start + len];
+    let bare = value
+        .strip_prefix("&quot;")
+        .and_then(|v| v.strip_suffix("&quot;"))
+        .or_else(|| value.strip_prefix('"').and_then(|v| v.strip_suffix('"')));
+    let Some(bare) = bare else {
+        return;
+    };
+    let fixed = format!("{}{bare}{}", &xml[..value_start], &xml[value_start + len..]);
+    if let Ok(v) = HeaderValue::from_str(&fixed.len().to_string()) {
+        res.headers_mut().insert(header::CONTENT_LENGTH, v);
+    }
+    *res.body_mut() = Body::from(Bytes::from(fixed));
 }
 
 /// SigV2's CanonicalizedResource of a bucket is `/bucket/` (AWS: "for a
@@ -419,7 +459,7 @@ mod tests {
              <Message>The specified key does not exist.</Message></Error>",
         );
         let target = Target::Object("b".into(), "a&b".into());
-        fix_response(&mut res, "ABC", &target);
+        fix_response(&mut res, "ABC", &target, Operation::GetObject);
         let text = body_text(&res);
         assert_eq!(
             text,
@@ -435,7 +475,7 @@ mod tests {
             text.len().to_string()
         );
         // Done twice, the document stays the same.
-        fix_response(&mut res, "ABC", &target);
+        fix_response(&mut res, "ABC", &target, Operation::GetObject);
         assert_eq!(body_text(&res), text);
     }
 
@@ -447,7 +487,7 @@ mod tests {
         );
         res.headers_mut()
             .insert(header::CONTENT_LENGTH, HeaderValue::from_static("39"));
-        fix_response(&mut res, "ABC", &Target::Service);
+        fix_response(&mut res, "ABC", &Target::Service, Operation::ListBuckets);
         assert_eq!(res.body().bytes().as_deref(), Some(&b""[..]));
         assert!(!res.headers().contains_key(header::CONTENT_LENGTH));
     }

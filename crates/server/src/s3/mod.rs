@@ -476,4 +476,10 @@ impl S3 for PreflightS3 {
     ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
         probes::get_object_tagging(self, req).await
     }
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        probes::get_object_attributes(self, req).await
+    }
 }
