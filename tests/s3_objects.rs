@@ -696,3 +696,62 @@ async fn empty_content_md5_is_invalid_digest() {
     let (status, _) = sdk_err(s3.head_object().bucket(&bucket).key("k").send().await);
     assert_eq!(status, 404);
 }
+
+/// Server-side encryption is not implemented: a write that asks for it
+/// (SSE-S3, SSE-KMS, SSE-C) is refused with 501 and stores nothing, never
+/// kept as plaintext while the client believes it encrypted.
+#[tokio::test]
+async fn server_side_encryption_is_refused_not_ignored() {
+    use aws_sdk_s3::types::ServerSideEncryption;
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = new_bucket(&s3, "no-sse").await;
+    let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    let key_md5 = base64::engine::general_purpose::STANDARD
+        .encode(<md5::Md5 as md5::Digest>::digest([7u8; 32]));
+    let put = || {
+        s3.put_object()
+            .bucket(&bucket)
+            .key("k")
+            .body(ByteStream::from_static(b"secret"))
+    };
+    let attempts = [
+        put()
+            .server_side_encryption(ServerSideEncryption::Aes256)
+            .send()
+            .await,
+        put()
+            .server_side_encryption(ServerSideEncryption::AwsKms)
+            .send()
+            .await,
+        put()
+            .sse_customer_algorithm("AES256")
+            .sse_customer_key(&key)
+            .sse_customer_key_md5(&key_md5)
+            .send()
+            .await,
+    ];
+    for res in attempts {
+        assert_eq!(sdk_err(res), (501, "NotImplemented".into()));
+    }
+    let (status, _) = sdk_err(s3.head_object().bucket(&bucket).key("k").send().await);
+    assert_eq!(status, 404, "nothing was stored");
+    let res = s3
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("k")
+        .server_side_encryption(ServerSideEncryption::Aes256)
+        .send()
+        .await;
+    assert_eq!(sdk_err(res), (501, "NotImplemented".into()));
+    put_object(&s3, &bucket, "plain", b"plain").await;
+    let res = s3
+        .copy_object()
+        .bucket(&bucket)
+        .key("copy")
+        .copy_source(format!("{bucket}/plain"))
+        .server_side_encryption(ServerSideEncryption::Aes256)
+        .send()
+        .await;
+    assert_eq!(sdk_err(res), (501, "NotImplemented".into()));
+}

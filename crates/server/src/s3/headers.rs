@@ -217,6 +217,9 @@ pub trait NewObjectInput: GrantHeaders {
     fn storage_class(&self) -> Option<&StorageClass>;
     fn canned_acl(&self) -> Option<&str>;
     fn header_inputs(&self) -> HeaderInputs<'_>;
+    /// The request asks for server-side encryption (SSE-S3, SSE-KMS or
+    /// SSE-C headers).
+    fn asks_encryption(&self) -> bool;
 }
 
 macro_rules! new_object_input {
@@ -239,6 +242,15 @@ macro_rules! new_object_input {
                     metadata: self.metadata.as_ref(),
                 }
             }
+            fn asks_encryption(&self) -> bool {
+                self.server_side_encryption.is_some()
+                    || self.sse_customer_algorithm.is_some()
+                    || self.sse_customer_key.is_some()
+                    || self.sse_customer_key_md5.is_some()
+                    || self.ssekms_key_id.is_some()
+                    || self.ssekms_encryption_context.is_some()
+                    || self.bucket_key_enabled == Some(true)
+            }
         }
     };
 }
@@ -251,7 +263,20 @@ new_object_input!(CreateMultipartUploadInput);
 /// before it reads any body: the storage class and the grants.
 pub fn check_new_object(input: &impl NewObjectInput) -> S3Result<()> {
     check_storage_class(input.storage_class())?;
+    if input.asks_encryption() {
+        return Err(encryption_not_implemented());
+    }
     refuse_grant_headers(input)
+}
+
+/// Server-side encryption is not implemented, so a write that asks for it
+/// is refused rather than stored as plaintext while its client believes
+/// it encrypted.
+pub fn encryption_not_implemented() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::NotImplemented,
+        "Preflight does not implement server-side encryption (SSE-S3, SSE-KMS, SSE-C): it stores objects as sent; remove the x-amz-server-side-encryption* headers",
+    )
 }
 
 /// DeleteObjects needs an integrity header: `Content-MD5` or, as S3 now also

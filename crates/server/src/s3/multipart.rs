@@ -110,6 +110,9 @@ pub async fn upload_part(
     let trailers = req.trailing_headers.clone();
     let input = req.input;
     let number = check_part_number(input.part_number)?;
+    if input.sse_customer_algorithm.is_some() || input.sse_customer_key.is_some() {
+        return Err(super::headers::encryption_not_implemented());
+    }
     load_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
     let received = s3
         .receive_body(

@@ -218,6 +218,12 @@ impl PostObjectHandler {
                 },
             )
             .await?;
+        if form.fields.iter().any(|(n, _)| {
+            n.to_ascii_lowercase()
+                .starts_with("x-amz-server-side-encryption")
+        }) {
+            return Err(super::headers::encryption_not_implemented().into());
+        }
 
         let meta: Metadata = form
             .fields
