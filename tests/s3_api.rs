@@ -276,6 +276,14 @@ async fn presigned_urls() {
     let res = http.get(&too_long).send().await.unwrap();
     let body = expect_error(res, 400, "AuthorizationQueryParametersError").await;
     assert!(body.contains("604800"), "{body}");
+    // Negative: said so, not "should be a number".
+    let negative = week
+        .uri()
+        .replace("X-Amz-Expires=604800", "X-Amz-Expires=-7");
+    let res = http.get(&negative).send().await.unwrap();
+    let body = expect_error(res, 400, "AuthorizationQueryParametersError").await;
+    let message = common::xml_field(&body, "Message").unwrap_or_default();
+    assert_eq!(message, "X-Amz-Expires must be non-negative", "{body}");
 
     // Expired.
     let short = s3

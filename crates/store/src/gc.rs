@@ -94,7 +94,7 @@ pub async fn sweep_orphans(
     // point is young whatever the scan below misses.
     let cutoff = SystemTime::now().checked_sub(grace);
     let temp_files = blobs.sweep_temp(grace).await?;
-    let referenced: HashSet<BlobId> = meta.referenced_blobs().try_collect().await?;
+    let referenced = Referenced::collect(meta).await?;
     let mut report = SweepReport {
         temp_files,
         ..SweepReport::default()
@@ -116,6 +116,48 @@ pub async fn sweep_orphans(
         "swept blob store"
     );
     Ok(report)
+}
+
+/// The blob ids the metadata references, held compactly for the sweep: a
+/// well-formed id (32 hex digits, what [`BlobId::new`] makes) as its 128
+/// bits in a sorted vector, 16 bytes a blob; any other id as a string.
+struct Referenced {
+    ids: Vec<u128>,
+    others: HashSet<String>,
+}
+
+impl Referenced {
+    async fn collect(meta: &dyn MetaStore) -> StoreResult<Self> {
+        let mut set = Referenced {
+            ids: Vec::new(),
+            others: HashSet::new(),
+        };
+        let mut stream = meta.referenced_blobs();
+        while let Some(id) = stream.try_next().await? {
+            match bits(&id) {
+                Some(v) => set.ids.push(v),
+                None => {
+                    set.others.insert(id.0);
+                }
+            }
+        }
+        set.ids.sort_unstable();
+        set.ids.dedup();
+        Ok(set)
+    }
+
+    fn contains(&self, id: &BlobId) -> bool {
+        match bits(id) {
+            Some(v) => self.ids.binary_search(&v).is_ok(),
+            None => self.others.contains(&id.0),
+        }
+    }
+}
+
+fn bits(id: &BlobId) -> Option<u128> {
+    BlobId::is_well_formed(&id.0)
+        .then(|| u128::from_str_radix(&id.0, 16).ok())
+        .flatten()
 }
 
 /// How [`spawn_gc`] runs.

@@ -174,8 +174,9 @@ fn presigned_expiry_error(query: Option<&str>) -> Option<&'static str> {
     let value = query
         .split('&')
         .find_map(|kv| kv.strip_prefix("X-Amz-Expires="))?;
-    match value.parse::<u64>() {
-        Ok(secs) if secs <= MAX_PRESIGNED_EXPIRES => None,
+    match value.parse::<i64>() {
+        Ok(secs) if secs < 0 => Some("X-Amz-Expires must be non-negative"),
+        Ok(secs) if secs.unsigned_abs() <= MAX_PRESIGNED_EXPIRES => None,
         Ok(_) => Some("X-Amz-Expires must be less than a week (in seconds) that is; 604800"),
         Err(_) => Some("X-Amz-Expires should be a number"),
     }

@@ -327,3 +327,20 @@ async fn passes_the_contract_suite() {
         .await
         .assert_all_passed("sqlite+fs");
 }
+
+#[test]
+fn referenced_ids_are_found_whatever_their_form() {
+    let (a, b) = (BlobId::new(), BlobId::new());
+    let legacy = BlobId("not-a-hex-id".to_owned());
+    let mut ids: Vec<u128> = [&a, &b].iter().map(|id| bits(id).unwrap()).collect();
+    ids.sort_unstable();
+    let set = Referenced {
+        ids,
+        others: std::iter::once(legacy.0.clone()).collect(),
+    };
+    assert!(set.contains(&a) && set.contains(&b) && set.contains(&legacy));
+    assert!(!set.contains(&BlobId::new()));
+    assert!(!set.contains(&BlobId("other-legacy".to_owned())));
+    // An upper-case spelling is not the id BlobId::new made.
+    assert!(bits(&BlobId(a.0.to_uppercase())).is_none());
+}
