@@ -278,15 +278,18 @@ impl Operation {
         if *method == Method::OPTIONS {
             return Preflight;
         }
+        if *method == Method::GET
+            && matches!(target, Target::Bucket(_))
+            && let Some(probe) = bucket_probe(&q)
+        {
+            return probe;
+        }
         let copy = headers.contains_key("x-amz-copy-source");
         match (method, target) {
             (&Method::GET, Target::Service) if q.is("x-id", "ListDirectoryBuckets") => Unknown,
             (&Method::GET, Target::Service) => ListBuckets,
             (_, Target::Service) => Unknown,
             (&Method::POST, Target::Bucket(_)) if is_form_upload(method, headers) => PostObject,
-            (&Method::GET, Target::Bucket(_)) if bucket_probe(&q).is_some() => {
-                bucket_probe(&q).unwrap_or(Unknown)
-            }
             (&Method::GET, Target::Object(..)) if q.has("tagging") => GetObjectTagging,
             (&Method::GET, Target::Object(..)) if q.has("attributes") => GetObjectAttributes,
             (_, _) if q.names_unserved() => Unknown,

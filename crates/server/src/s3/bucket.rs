@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use super::PreflightS3;
 use super::acl::canned_bucket_acl;
 use super::headers::refuse_grant_headers;
+use super::list::{decode_token, encode_token};
 use crate::errors::{s3_err, store_err};
 
 /// Prefixes and suffixes S3 reserves for access points, Object Lambda,
@@ -50,7 +51,6 @@ pub async fn list_buckets(
     s3: &PreflightS3,
     req: S3Request<ListBucketsInput>,
 ) -> S3Result<S3Response<ListBucketsOutput>> {
-    use base64::Engine;
     let input = req.input;
     let page = match input.max_buckets {
         None => None,
@@ -62,22 +62,13 @@ pub async fn list_buckets(
             ));
         }
     };
-    // The token is the last name of the page before, opaque to clients.
-    let after = match input.continuation_token.as_deref() {
-        None => None,
-        Some(token) => Some(
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(token)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| {
-                    S3Error::with_message(
-                        S3ErrorCode::InvalidArgument,
-                        "The continuation token provided is incorrect",
-                    )
-                })?,
-        ),
-    };
+    // The token is the last name of the page before, opaque to clients
+    // (the same encoding as ListObjectsV2's).
+    let after = input
+        .continuation_token
+        .as_deref()
+        .map(decode_token)
+        .transpose()?;
     let mut records = s3.meta.list_buckets().await.map_err(store_err)?;
     records.sort_by(|a, b| a.name.cmp(&b.name));
     let mut matching = records.into_iter().filter(|b| {
@@ -90,10 +81,8 @@ pub async fn list_buckets(
     });
     let listed: Vec<_> = matching.by_ref().take(page.unwrap_or(usize::MAX)).collect();
     let more = matching.next().is_some();
-    let continuation_token = more.then(|| {
-        let last = listed.last().map(|b| b.name.as_str()).unwrap_or_default();
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last)
-    });
+    let continuation_token =
+        more.then(|| encode_token(listed.last().map(|b| b.name.as_str()).unwrap_or_default()));
     let buckets = listed
         .into_iter()
         .map(|b| Bucket {

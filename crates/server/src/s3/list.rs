@@ -247,11 +247,11 @@ pub async fn list_objects(
     }))
 }
 
-fn encode_token(last: &str) -> String {
+pub(super) fn encode_token(last: &str) -> String {
     B64.encode(last.as_bytes())
 }
 
-fn decode_token(token: &str) -> S3Result<String> {
+pub(super) fn decode_token(token: &str) -> S3Result<String> {
     B64.decode(token)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())

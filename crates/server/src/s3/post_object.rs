@@ -351,24 +351,10 @@ impl PostObjectHandler {
                 ),
             ));
         }
-        let secret = self.auth.secret_of(access_key).ok_or_else(|| {
-            err(
-                StatusCode::FORBIDDEN,
-                "InvalidAccessKeyId",
-                "The AWS Access Key Id you provided does not exist in our records.",
-            )
-        })?;
-        let expected = sigv4::post_policy_signature(&secret, date, region, policy_b64)
-            .ok_or_else(|| bad(&format!("Invalid credential: {credential}")))?;
-        if !sigv4::same_signature(&expected, signature.trim()) {
-            return Err(err(
-                StatusCode::FORBIDDEN,
-                "SignatureDoesNotMatch",
-                "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
-            ));
-        }
-        let policy = PostPolicy::from_base64(policy_b64)?;
-        Ok((Some(access_key.to_owned()), Some(policy)))
+        self.signed_policy(access_key, policy_b64, signature, |secret| {
+            sigv4::post_policy_signature(secret, date, region, policy_b64)
+                .ok_or_else(|| bad(&format!("Invalid credential: {credential}")))
+        })
     }
 
     /// Checks a Signature Version 2 form (`AWSAccessKeyId`, `policy`,
@@ -390,6 +376,21 @@ impl PostObjectHandler {
             .ok_or_else(|| missing("AWSAccessKeyId"))?;
         let policy_b64 = form.get("policy").ok_or_else(|| missing("policy"))?;
         let signature = form.get("signature").ok_or_else(|| missing("Signature"))?;
+        self.signed_policy(access_key, policy_b64, signature, |secret| {
+            Ok(sigv4::v2_signature(secret, policy_b64))
+        })
+    }
+
+    /// The common end of both signature versions: the key must exist, the
+    /// form's `signature` must be the one `expected` computes from its
+    /// secret, and then the policy is read.
+    fn signed_policy(
+        &self,
+        access_key: &str,
+        policy_b64: &str,
+        signature: &str,
+        expected: impl FnOnce(&str) -> Result<String, PostError>,
+    ) -> Result<(Option<String>, Option<PostPolicy>), PostError> {
         let secret = self.auth.secret_of(access_key).ok_or_else(|| {
             err(
                 StatusCode::FORBIDDEN,
@@ -397,8 +398,7 @@ impl PostObjectHandler {
                 "The AWS Access Key Id you provided does not exist in our records.",
             )
         })?;
-        let expected = sigv4::v2_signature(&secret, policy_b64);
-        if !sigv4::same_signature(&expected, signature.trim()) {
+        if !sigv4::same_signature(&expected(&secret)?, signature.trim()) {
             return Err(err(
                 StatusCode::FORBIDDEN,
                 "SignatureDoesNotMatch",
